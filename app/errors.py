@@ -1,0 +1,60 @@
+"""Domain exceptions shared by services, adapters and the web layer.
+
+Views and the CLI translate these into HTTP statuses, DICOM statuses and exit
+codes; nothing below the web layer knows about HTTP.
+"""
+
+from __future__ import annotations
+
+
+class TeachfileError(Exception):
+    """Base class: the message is safe to show to the user (never PHI)."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(TeachfileError):
+    """The object does not exist, or the actor may not know that it exists."""
+
+    status = 404
+
+
+class Forbidden(TeachfileError):
+    """The actor is known to see the object but may not do this to it."""
+
+    status = 403
+
+
+class Invalid(TeachfileError):
+    """Input broke a rule; the message says which."""
+
+    status = 400
+
+
+class Conflict(TeachfileError):
+    """The change collides with another (duplicate, stale revision)."""
+
+    status = 409
+
+
+class TooManyRequests(TeachfileError):
+    """Throttled: try again later."""
+
+    status = 429
+
+
+class DicomRejected(TeachfileError):
+    """A DICOM object was refused; ``reason`` never quotes a value from the object.
+
+    ``status`` here is the DICOM failure status to send back (PS3.4 Annex B.2.3),
+    for example 0xA900 (dataset does not match SOP class) or 0xC000 (cannot
+    understand).
+    """
+
+    def __init__(self, message: str, dicom_status: int = 0xC000) -> None:
+        super().__init__(message)
+        self.dicom_status = dicom_status

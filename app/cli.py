@@ -1,0 +1,171 @@
+"""The ``teachfile`` command: a Flask ``FlaskGroup`` with the operator's commands."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+
+from app import create_app
+from app.db import get_db, upgrade_database
+from app.errors import TeachfileError
+from app.models import Role
+from app.services import accounts
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Domain errors become one line on stderr and exit status 1."""
+
+    @wraps(command)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except TeachfileError as err:
+            raise click.ClickException(err.message) from None
+
+    return wrapped
+
+
+def _make_app() -> Flask:
+    try:
+        return create_app()
+    except OSError as err:
+        # An unwritable or missing data directory: say so in one line.
+        click.echo(
+            f"Error: cannot prepare the data directory: {err.strerror}: {err.filename}", err=True
+        )
+        sys.exit(1)
+
+
+cli = FlaskGroup(
+    name="teachfile",
+    create_app=_make_app,
+    add_default_commands=False,
+    help="Teachfile: radiology teaching files and continuing education.",
+)
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+
+def prepare(app: Flask) -> tuple[str, str] | None:
+    """First-run work, idempotent: migrate, then create the first admin if none exists."""
+    database = get_db(app)
+    upgrade_database(database.engine)
+    with database.sessionmaker.begin() as session:
+        return accounts.ensure_first_admin(session)
+
+
+def _announce_admin(credentials: tuple[str, str] | None) -> None:
+    if credentials:
+        email, password = credentials
+        click.echo(
+            "\n  First run: created the admin account\n"
+            f"    e-mail:   {email}\n    password: {password}\n"
+            "  This password is shown once. Log in and keep it safe.\n"
+        )
+
+
+@cli.command("init")
+@with_appcontext
+@_one_line_errors
+def init_command() -> None:
+    """Create or upgrade the database and the first admin account."""
+    _announce_admin(prepare(current_app._get_current_object()))  # type: ignore[attr-defined]
+    click.echo(f"Data directory ready: {current_app.config['DATA_DIR']}")
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--debug/--no-debug", default=False, help="Reload on change, show debugger.")
+@with_appcontext
+@_one_line_errors
+def run_command(host: str, port: int, debug: bool) -> None:
+    """Prepare the data directory on first run, then serve the library."""
+    from werkzeug.serving import run_simple
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    _announce_admin(prepare(app))
+    click.echo(f"Teachfile is serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade_command() -> None:
+    """Apply every pending migration."""
+    upgrade_database(get_db().engine)
+    click.echo("Database is at the migration head.")
+
+
+@cli.command("create-user")
+@click.argument("email")
+@click.option("--name", "display_name", required=True, help="Name as colleagues know it.")
+@click.option(
+    "--role", type=click.Choice([r.value for r in Role]), default="learner", show_default=True
+)
+@click.option("--institution", default=None, help="Existing institution's name.")
+@click.option("--password", default=None, help="Leave out to generate one (printed once).")
+@with_appcontext
+@_one_line_errors
+def create_user_command(
+    email: str, display_name: str, role: str, institution: str | None, password: str | None
+) -> None:
+    """Create an account with a role, optionally in an institution."""
+    generated = password is None
+    password = password or secrets.token_urlsafe(15)
+    with get_db().sessionmaker.begin() as session:
+        user = accounts.create_user(
+            session,
+            email=email,
+            display_name=display_name,
+            password=password,
+            role=Role(role),
+            institution_name=institution,
+        )
+        click.echo(f"Created {user.email} ({role}).")
+    if generated:
+        click.echo(f"Password (shown once): {password}")
+
+
+@cli.group("institutions")
+def institutions_group() -> None:
+    """Hospitals that accounts and DICOM sources belong to."""
+
+
+@institutions_group.command("add")
+@click.argument("name")
+@with_appcontext
+@_one_line_errors
+def institutions_add(name: str) -> None:
+    """Add an institution."""
+    with get_db().sessionmaker.begin() as session:
+        institution = accounts.create_institution(session, name, actor=None)
+        click.echo(f"Added institution {institution.name} (id {institution.id}).")
+
+
+@institutions_group.command("list")
+@with_appcontext
+def institutions_list() -> None:
+    """List institutions."""
+    with get_db().sessionmaker() as session:
+        for institution in accounts.list_institutions(session):
+            click.echo(f"{institution.id}\t{institution.name}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="teachfile")

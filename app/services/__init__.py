@@ -1,0 +1,1 @@
+"""Use cases. Each takes the session first, flushes, and leaves the commit to its caller."""

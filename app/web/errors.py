@@ -1,0 +1,67 @@
+"""Error pages in plain words, and JSON error bodies under ``/api/``."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.errors import TeachfileError
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood. Check the form and try again.",
+    401: "Log in first.",
+    403: "Your account is not allowed to do this.",
+    404: "There is no such page, or you may not see it.",
+    405: "This page does not accept that kind of request.",
+    413: "The upload is larger than this server accepts.",
+    429: "Too many requests. Wait a moment, then try again.",
+    500: "Something went wrong on the server. The error was logged; try again later.",
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(TeachfileError, _domain_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _render(status: int, message: str) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):
+        return {"error": message, "status": status}, status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def _domain_error(err: TeachfileError) -> ResponseReturnValue:
+    return _render(err.status, err.message)
+
+
+def _csrf_error(_err: CSRFError) -> ResponseReturnValue:
+    return _render(
+        400,
+        "The form had expired or was sent from another site. Reload the page and try again.",
+    )
+
+
+def _http_error(err: HTTPException) -> ResponseReturnValue:
+    status = err.code or 500
+    return _render(status, MESSAGES.get(status, err.description or MESSAGES[400]))
+
+
+def _unexpected_error(err: Exception) -> ResponseReturnValue:
+    # Log the type and the stack, not the message: it could quote request or DICOM data.
+    log.error(
+        "unhandled %s on %s %s\n%s",
+        type(err).__name__,
+        request.method,
+        request.path,
+        "".join(traceback.format_tb(err.__traceback__)),
+    )
+    return _http_error(InternalServerError())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.db import get_session
@@ -19,7 +19,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 class UserForm(FlaskForm):
-    role = SelectField("Role", choices=[(r.value, r.value.title()) for r in Role])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
     institution_id = SelectField("Institution", coerce=str)
     is_active = BooleanField("Account active")
 
@@ -46,8 +46,8 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     session = get_session()
     user = accounts.get_user(session, user_id, actor=_actor())
     form = UserForm(obj=None if request.method == "POST" else user)
-    form.institution_id.choices = [("", "— none —")] + [
-        (str(i.id), i.name) for i in accounts.list_institutions(session)
+    form.institution_id.choices = [SelectChoice("", "— none —")] + [
+        SelectChoice(str(i.id), i.name) for i in accounts.list_institutions(session)
     ]
     if request.method == "GET":
         form.role.data = user.role.value

@@ -169,3 +169,7 @@ def institutions_list() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     return cli.main(args=argv, prog_name="teachfile")
+
+
+if __name__ == "__main__":
+    main()

@@ -56,12 +56,13 @@ def _http_error(err: HTTPException) -> ResponseReturnValue:
 
 
 def _unexpected_error(err: Exception) -> ResponseReturnValue:
-    # Log the type and the stack, not the message: it could quote request or DICOM data.
+    # Log the type and where it was raised, never the message or source lines:
+    # either could quote request or DICOM data (the PHI rule).
+    frames = " <- ".join(
+        f"{frame.filename}:{frame.lineno} {frame.name}"
+        for frame in reversed(traceback.extract_tb(err.__traceback__))
+    )
     log.error(
-        "unhandled %s on %s %s\n%s",
-        type(err).__name__,
-        request.method,
-        request.path,
-        "".join(traceback.format_tb(err.__traceback__)),
+        "unhandled %s on %s %s at %s", type(err).__name__, request.method, request.path, frames
     )
     return _http_error(InternalServerError())

@@ -1,0 +1,65 @@
+"""The ``teachfile`` command: first run, users, institutions, one-line errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.cli import cli
+from app.models import Role, User
+
+
+def test_init_creates_admin_once_and_prints_password(
+    app: Flask, runner: FlaskCliRunner, session: Session
+) -> None:
+    first = runner.invoke(cli, ["init"])
+    assert first.exit_code == 0, first.output
+    match = re.search(r"password: (\S+)", first.output)
+    assert match
+    second = runner.invoke(cli, ["init"])
+    assert "password" not in second.output
+    admin = session.scalar(select(User).where(User.role == Role.ADMIN))
+    assert admin is not None and match.group(1) not in admin.password_hash
+
+
+def test_create_user_with_role_and_institution(runner: FlaskCliRunner, session: Session) -> None:
+    assert runner.invoke(cli, ["institutions", "add", "Bush Nursing Hospital"]).exit_code == 0
+    result = runner.invoke(
+        cli,
+        ["create-user", "ed@example.org", "--name", "Ed", "--role", "educator",
+         "--institution", "Bush Nursing Hospital"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password (shown once):" in result.output
+    user = session.scalar(select(User).where(User.email == "ed@example.org"))
+    assert user is not None and user.role is Role.EDUCATOR
+    assert user.institution is not None and user.institution.name == "Bush Nursing Hospital"
+
+
+def test_errors_are_one_line_on_stderr_with_nonzero_exit(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        cli, ["create-user", "x@example.org", "--name", "X", "--institution", "Nowhere"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: No institution is called 'Nowhere'."
+    assert result.stdout == ""
+
+
+def test_unwritable_data_directory_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "init"],
+        env={"TEACHFILE_DATA_DIR": str(blocker / "data"), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: cannot prepare the data directory")
+    assert len(result.stderr.strip().splitlines()) == 1

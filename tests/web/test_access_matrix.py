@@ -1,0 +1,69 @@
+"""Every route x every role: who gets what. A new route fails here until it is listed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.models import Institution, Role, User
+from tests.conftest import AuthActions
+
+ROLES = ["visitor", "learner", "educator", "admin"]
+
+# path template -> expected GET status per role, in ROLES order. "{other}" is
+# another account's id. 302 for visitors is the redirect to the log-in page.
+MATRIX: dict[str, tuple[int, int, int, int]] = {
+    "/": (200, 200, 200, 200),
+    "/auth/login": (200, 200, 200, 200),
+    "/auth/register": (200, 200, 200, 200),
+    "/auth/account": (302, 200, 200, 200),
+    "/admin/users": (302, 403, 403, 200),
+    "/admin/users/{other}": (302, 403, 403, 200),
+    "/admin/institutions": (302, 403, 403, 200),
+    "/admin/audit": (302, 403, 403, 200),
+    "/api/me": (401, 200, 200, 200),
+    "/api/institutions": (401, 403, 403, 200),
+    "/api/audit": (401, 403, 403, 200),
+}
+
+# Routes that only accept POST are covered by their own tests.
+POST_ONLY = {"/auth/logout"}
+
+
+def _rule_to_template(rule: str) -> str:
+    return rule.replace("<int:user_id>", "{other}")
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    routes = {
+        _rule_to_template(rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
+    missing = routes - set(MATRIX) - POST_ONLY
+    assert not missing, f"add these routes to the access matrix: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_access_matrix(
+    app: Flask,
+    client: FlaskClient,
+    role: str,
+    create_user: Callable[..., User],
+    create_institution: Callable[..., Institution],
+) -> None:
+    hospital = create_institution()
+    other = create_user(Role.LEARNER, institution=hospital)
+    if role != "visitor":
+        me = create_user(Role(role), institution=hospital)
+        AuthActions(client).login(me.email)
+    column = ROLES.index(role)
+    got = {}
+    for template, expected in MATRIX.items():
+        path = template.format(other=other.id)
+        got[template] = (client.get(path).status_code, expected[column])
+    wrong = {path: pair for path, pair in got.items() if pair[0] != pair[1]}
+    assert not wrong, f"(got, expected) for {role}: {wrong}"

@@ -31,8 +31,17 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        _run([str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
-              "stop"], check=False)
+        _run(
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            check=False,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -67,10 +76,32 @@ def start() -> PostgresServer:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     port = _free_port()
-    _run([str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres",
-          "--auth=trust", "-E", "UTF8", "--no-sync"])
-    _run([str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w",
-          "-o", f"-h 127.0.0.1 -p {port} -k {root} -F -c fsync=off", "start"])
+    _run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]
+    )
+    _run(
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {root} -F -c fsync=off",
+            "start",
+        ]
+    )
     server = PostgresServer(root=root, port=port, bin_dir=bin_dir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -33,8 +33,16 @@ def test_create_user_with_role_and_institution(runner: FlaskCliRunner, session: 
     assert runner.invoke(cli, ["institutions", "add", "Bush Nursing Hospital"]).exit_code == 0
     result = runner.invoke(
         cli,
-        ["create-user", "ed@example.org", "--name", "Ed", "--role", "educator",
-         "--institution", "Bush Nursing Hospital"],
+        [
+            "create-user",
+            "ed@example.org",
+            "--name",
+            "Ed",
+            "--role",
+            "educator",
+            "--institution",
+            "Bush Nursing Hospital",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Password (shown once):" in result.output
@@ -58,7 +66,9 @@ def test_unwritable_data_directory_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "init"],
         env={"TEACHFILE_DATA_DIR": str(blocker / "data"), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: cannot prepare the data directory")

@@ -18,8 +18,19 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("app.services", ("flask", "flask_login", "flask_wtf", "app.web", "app.cli")),
     ("app.models", ("app.services", "app.web", "app.cli", "flask", *ADAPTERS)),
     *[
-        (adapter, ("flask", "flask_login", "app.models", "app.services", "app.web", "app.cli",
-                   "app.db", *(a for a in ADAPTERS if a != adapter)))
+        (
+            adapter,
+            (
+                "flask",
+                "flask_login",
+                "app.models",
+                "app.services",
+                "app.web",
+                "app.cli",
+                "app.db",
+                *(a for a in ADAPTERS if a != adapter),
+            ),
+        )
         for adapter in ADAPTERS
     ],
 ]
@@ -58,8 +69,7 @@ def test_module_respects_layers(path: Path) -> None:
         if not _matches(module, owner):
             continue
         bad = [
-            name for name in _imports(path)
-            if any(_matches(name, prefix) for prefix in forbidden)
+            name for name in _imports(path) if any(_matches(name, prefix) for prefix in forbidden)
         ]
         assert not bad, f"{module} imports {bad}, which STYLE.md forbids for {owner}"
 

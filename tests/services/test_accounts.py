@@ -55,9 +55,7 @@ def test_register_refuses_bad_input_and_stores_nothing(
 def test_duplicate_email_is_refused(session: Session) -> None:
     accounts.register(session, email="ana@example.org", display_name="Ana", password=PASSWORD)
     with pytest.raises(Conflict):
-        accounts.register(
-            session, email="ANA@example.org", display_name="Other", password=PASSWORD
-        )
+        accounts.register(session, email="ANA@example.org", display_name="Other", password=PASSWORD)
 
 
 def test_failed_logins_are_audited_without_the_password(
@@ -88,16 +86,21 @@ def test_throttling_holds_across_processes(app: Flask, create_user: Callable[...
         with get_db(app).sessionmaker() as worker:
             with pytest.raises(Invalid):
                 accounts.authenticate(
-                    worker, email=user.email, password="nope-nope-nope", remote_addr="a",
+                    worker,
+                    email=user.email,
+                    password="nope-nope-nope",
+                    remote_addr="a",
                     policy=policy,
                 )
             worker.commit()
-    with get_db(app).sessionmaker() as other_worker:
-        with pytest.raises(TooManyRequests):
-            accounts.authenticate(
-                other_worker, email=user.email, password=PASSWORD, remote_addr="b",
-                policy=policy,
-            )
+    with get_db(app).sessionmaker() as other_worker, pytest.raises(TooManyRequests):
+        accounts.authenticate(
+            other_worker,
+            email=user.email,
+            password=PASSWORD,
+            remote_addr="b",
+            policy=policy,
+        )
 
 
 def test_throttling_by_address(session: Session, create_user: Callable[..., User]) -> None:
@@ -106,12 +109,18 @@ def test_throttling_by_address(session: Session, create_user: Callable[..., User
     for user in users[:2]:
         with pytest.raises(Invalid):
             accounts.authenticate(
-                session, email=user.email, password="nope-nope-nope", remote_addr="203.0.113.9",
+                session,
+                email=user.email,
+                password="nope-nope-nope",
+                remote_addr="203.0.113.9",
                 policy=policy,
             )
     with pytest.raises(TooManyRequests):
         accounts.authenticate(
-            session, email=users[2].email, password=PASSWORD, remote_addr="203.0.113.9",
+            session,
+            email=users[2].email,
+            password=PASSWORD,
+            remote_addr="203.0.113.9",
             policy=policy,
         )
 
@@ -128,13 +137,12 @@ def test_login_rehashes_when_parameters_change(
     assert not PasswordHasher().check_needs_rehash(user.password_hash)
 
 
-def test_disabled_account_cannot_log_in(
-    session: Session, create_user: Callable[..., User]
-) -> None:
+def test_disabled_account_cannot_log_in(session: Session, create_user: Callable[..., User]) -> None:
     admin = create_user(Role.ADMIN)
     user = create_user()
-    accounts.update_user(session, user.id, role=Role.LEARNER, institution_id=None,
-                         is_active=False, actor=admin)
+    accounts.update_user(
+        session, user.id, role=Role.LEARNER, institution_id=None, is_active=False, actor=admin
+    )
     with pytest.raises(Invalid):
         accounts.authenticate(session, email=user.email, password=PASSWORD, remote_addr="x")
 
@@ -148,14 +156,19 @@ def test_role_and_institution_changes_are_audited(
     user = create_user()
     hospital = create_institution("Rural General")
     accounts.update_user(
-        session, user.id, role=Role.EDUCATOR, institution_id=hospital.id, is_active=True,
+        session,
+        user.id,
+        role=Role.EDUCATOR,
+        institution_id=hospital.id,
+        is_active=True,
         actor=admin,
     )
     session.commit()
     assert user.role is Role.EDUCATOR and user.institution == hospital
     changed = session.scalars(
-        select(AuditEvent).where(AuditEvent.action.in_(["user.role_changed",
-                                                        "user.institution_changed"]))
+        select(AuditEvent).where(
+            AuditEvent.action.in_(["user.role_changed", "user.institution_changed"])
+        )
     ).all()
     assert {(e.action, e.actor_id) for e in changed} == {
         ("user.role_changed", admin.id),
@@ -168,16 +181,23 @@ def test_last_admin_cannot_demote_themselves(
 ) -> None:
     admin = create_user(Role.ADMIN)
     with pytest.raises(Invalid, match="last active admin"):
-        accounts.update_user(session, admin.id, role=Role.LEARNER, institution_id=None,
-                             is_active=True, actor=admin)
+        accounts.update_user(
+            session, admin.id, role=Role.LEARNER, institution_id=None, is_active=True, actor=admin
+        )
 
 
 def test_only_admins_manage_accounts(session: Session, create_user: Callable[..., User]) -> None:
     educator = create_user(Role.EDUCATOR)
     learner = create_user()
     with pytest.raises(NotFound):
-        accounts.update_user(session, learner.id, role=Role.ADMIN, institution_id=None,
-                             is_active=True, actor=educator)
+        accounts.update_user(
+            session,
+            learner.id,
+            role=Role.ADMIN,
+            institution_id=None,
+            is_active=True,
+            actor=educator,
+        )
     assert learner.role is Role.LEARNER
 
 

@@ -20,8 +20,9 @@ def test_admin_creates_institution_assigns_user_and_sees_audit(
     auth.login(admin.email)
 
     token = csrf_token(client, "/admin/institutions")
-    response = client.post("/admin/institutions",
-                           data={"name": "Outback District Hospital", "csrf_token": token})
+    response = client.post(
+        "/admin/institutions", data={"name": "Outback District Hospital", "csrf_token": token}
+    )
     assert response.status_code == 302
     hospital = session.scalar(select(Institution))
     assert hospital is not None and hospital.name == "Outback District Hospital"
@@ -29,22 +30,32 @@ def test_admin_creates_institution_assigns_user_and_sees_audit(
     token = csrf_token(client, f"/admin/users/{learner.id}")
     response = client.post(
         f"/admin/users/{learner.id}",
-        data={"role": "educator", "institution_id": str(hospital.id), "is_active": "y",
-              "csrf_token": token},
+        data={
+            "role": "educator",
+            "institution_id": str(hospital.id),
+            "is_active": "y",
+            "csrf_token": token,
+        },
     )
     assert response.status_code == 302
     session.expire_all()
     assert learner.role is Role.EDUCATOR and learner.institution_id == hospital.id
 
     audit_page = client.get("/admin/audit").get_data(as_text=True)
-    for action in ("auth.login", "institution.created", "user.role_changed",
-                   "user.institution_changed"):
+    for action in (
+        "auth.login",
+        "institution.created",
+        "user.role_changed",
+        "user.institution_changed",
+    ):
         assert action in audit_page
     assert "from=learner" in audit_page and "to=educator" in audit_page
 
 
 def test_duplicate_institution_is_a_clear_error(
-    client: FlaskClient, auth: AuthActions, create_user: Callable[..., User],
+    client: FlaskClient,
+    auth: AuthActions,
+    create_user: Callable[..., User],
     create_institution: Callable[..., Institution],
 ) -> None:
     create_institution("Mercy")
@@ -86,8 +97,9 @@ def test_api_create_institution_needs_csrf_header(
     assert refused.status_code == 400
     assert refused.is_json and "error" in refused.json  # type: ignore[operator]
     token = csrf_token(client)
-    created = client.post("/api/institutions", json={"name": "Coastal Clinic"},
-                          headers={"X-CSRFToken": token})
+    created = client.post(
+        "/api/institutions", json={"name": "Coastal Clinic"}, headers={"X-CSRFToken": token}
+    )
     assert created.status_code == 201
     assert created.json == {"id": created.json["id"], "name": "Coastal Clinic"}  # type: ignore[index]
     bad = client.post("/api/institutions", json=["x"], headers={"X-CSRFToken": token})

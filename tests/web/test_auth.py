@@ -52,8 +52,12 @@ def test_register_over_long_name_is_refused(client: FlaskClient, session: Sessio
 def test_post_without_csrf_token_is_refused(client: FlaskClient, session: Session) -> None:
     response = client.post(
         "/auth/register",
-        data={"display_name": "A", "email": "a@example.org", "password": PASSWORD,
-              "confirm": PASSWORD},
+        data={
+            "display_name": "A",
+            "email": "a@example.org",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
     )
     assert response.status_code == 400
     assert "Reload the page" in response.get_data(as_text=True)
@@ -68,9 +72,12 @@ def test_login_wrong_password_is_refused_and_audited(
     assert response.status_code == 400
     assert "not right" in response.get_data(as_text=True)
     assert client.get("/api/me").status_code == 401
-    assert session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.action == "auth.login_failed")
-    ) == 1
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "auth.login_failed")
+        )
+        == 1
+    )
 
 
 def test_login_throttled_after_repeated_failures(
@@ -100,8 +107,9 @@ def test_login_redirects_only_to_same_site(
 def test_session_cookie_flags(client: FlaskClient, create_user: Callable[..., User]) -> None:
     user = create_user()
     token = csrf_token(client, "/auth/login")
-    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD,
-                                                "csrf_token": token})
+    response = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     secure_client = client.application.test_client()

@@ -16,7 +16,9 @@ from app import create_app
 from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
 from app.models import Role
-from app.services import accounts
+from app.services import accounts, sources
+from app.services.intake import IntakeConfig
+from app.storage import ObjectStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -165,6 +167,75 @@ def institutions_list() -> None:
     with get_db().sessionmaker() as session:
         for institution in accounts.list_institutions(session):
             click.echo(f"{institution.id}\t{institution.name}")
+
+
+def intake_config(app: Flask) -> IntakeConfig:
+    """Where received objects go and the key that de-identifies them."""
+    return IntakeConfig(store=ObjectStore(app.config["DATA_DIR"]), secret=app.config["DEID_SECRET"])
+
+
+@cli.command("receive")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=11112, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--ae-title", default="TEACHFILE", show_default=True, help="Our AE title.")
+@with_appcontext
+@_one_line_errors
+def receive_command(host: str, port: int, ae_title: str) -> None:
+    """Run the DICOM C-ECHO / C-STORE receiver for the allowed sources."""
+    from app.dicom import receiver
+    from app.services.receiving import ReceivingHooks
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    prepare(app)
+    hooks = ReceivingHooks(get_db(app).sessionmaker, intake_config(app))
+    title = sources.normalise_ae_title(ae_title)
+    click.echo(f"Receiving as {title} on {host}:{port} (Ctrl+C to stop)")
+    try:
+        receiver.start(host, port, title, hooks, block=True)
+    except OSError as err:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}") from None
+
+
+@cli.group("sources")
+def sources_group() -> None:
+    """DICOM senders (calling AE titles) allowed to send, each mapped to an institution."""
+
+
+@sources_group.command("add")
+@click.argument("ae_title")
+@click.option("--institution", required=True, help="Institution the studies belong to.")
+@click.option("--host", default=None, help="Only accept this sender from this IP address.")
+@with_appcontext
+@_one_line_errors
+def sources_add(ae_title: str, institution: str, host: str | None) -> None:
+    """Allow AE_TITLE to send studies for an institution."""
+    with get_db().sessionmaker.begin() as session:
+        source = sources.add_source(
+            session, ae_title, institution_name=institution, host=host, actor=None
+        )
+        click.echo(f"Allowed {source.ae_title} for {source.institution.name}.")
+
+
+@sources_group.command("list")
+@with_appcontext
+def sources_list() -> None:
+    """List allowed senders."""
+    with get_db().sessionmaker() as session:
+        for source in sources.list_sources(session):
+            click.echo(
+                f"{source.ae_title}\t{source.host or 'any address'}\t{source.institution.name}"
+            )
+
+
+@sources_group.command("remove")
+@click.argument("ae_title")
+@with_appcontext
+@_one_line_errors
+def sources_remove(ae_title: str) -> None:
+    """Stop accepting AE_TITLE."""
+    with get_db().sessionmaker.begin() as session:
+        sources.remove_source(session, ae_title, actor=None)
+    click.echo(f"Removed {ae_title.strip()}.")
 
 
 def main(argv: list[str] | None = None) -> Any:

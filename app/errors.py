@@ -58,3 +58,12 @@ class DicomRejected(TeachfileError):
     def __init__(self, message: str, dicom_status: int = 0xC000) -> None:
         super().__init__(message)
         self.dicom_status = dicom_status
+
+
+class StorageError(TeachfileError):
+    """The data directory could not take a write (disk full, I/O error).
+
+    Maps to HTTP 507 and to DICOM status 0xA700 (Refused: Out of Resources).
+    """
+
+    status = 507

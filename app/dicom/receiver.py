@@ -1,0 +1,162 @@
+"""The DICOM receiver: a pynetdicom C-ECHO / C-STORE SCP that hands each object to hooks.
+
+The adapter knows DICOM networking only. Deciding who may send and what happens
+to an object is the caller's (``app/services/receiving.py``), through
+:class:`ReceiverHooks`, so the same rules run here, in uploads and in the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, StoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+log = logging.getLogger(__name__)
+
+# The transfer syntaxes the de-identifier reads and copies (issue 4): native,
+# deflated, RLE, JPEG baseline/extended/lossless, JPEG-LS and JPEG 2000.
+TRANSFER_SYNTAXES = [
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+]
+
+# PS3.4 Annex B.2.3 statuses.
+SUCCESS = 0x0000
+WARNING_COERCED = 0xB000
+OUT_OF_RESOURCES = 0xA700
+MISMATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+
+# Large PDUs mean fewer reads per object; 1 MiB is what Orthanc and dcmtk's
+# storescp accept by default as a maximum too.
+MAX_PDU = 1024 * 1024
+
+EventHandler = (
+    tuple[evt.NotificationEvent | evt.InterventionEvent, Callable[..., Any]]
+    | tuple[evt.NotificationEvent | evt.InterventionEvent, Callable[..., Any], list[Any]]
+)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    status: int
+    outcome: str  # "stored", "duplicate", "quarantined", "refused", "failed"
+    comment: str = ""
+
+
+class ReceiverHooks(Protocol):
+    def authorise(self, calling_ae: str, address: str) -> bool: ...
+
+    def store(
+        self, calling_ae: str, address: str, data: bytes, sop_class_uid: str
+    ) -> StoreResult: ...
+
+    def association_ended(self, calling_ae: str, address: str, counts: Counter[str]) -> None: ...
+
+
+class _Handlers:
+    def __init__(self, hooks: ReceiverHooks) -> None:
+        self.hooks = hooks
+        self.lock = threading.Lock()
+        self.counts: dict[int, Counter[str]] = {}
+
+    @staticmethod
+    def _peer(event: Any) -> tuple[str, str]:
+        requestor = event.assoc.requestor
+        return str(requestor.ae_title).strip(), str(requestor.address)
+
+    def handle_requested(self, event: Any) -> None:
+        # The requestor's AE title is filled in only after this event, during
+        # negotiation; read it from the A-ASSOCIATE-RQ itself.
+        calling_ae = str(event.assoc.requestor.primitive.calling_ae_title).strip()
+        address = str(event.assoc.requestor.address)
+        try:
+            allowed = self.hooks.authorise(calling_ae, address)
+        except Exception as err:
+            log.error("authorising an association failed: %s", type(err).__name__)
+            allowed = False
+        if not allowed:
+            # A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE not recognised.
+            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+
+    def handle_echo(self, event: Any) -> int:
+        return SUCCESS
+
+    def handle_store(self, event: Any) -> Dataset:
+        calling_ae, address = self._peer(event)
+        status = Dataset()
+        try:
+            data = event.encoded_dataset()
+            result = self.hooks.store(
+                calling_ae, address, data, str(event.request.AffectedSOPClassUID)
+            )
+        except Exception as err:
+            log.error("storing an object failed: %s", type(err).__name__)
+            result = StoreResult(CANNOT_UNDERSTAND, "failed", "The receiver could not process it")
+        with self.lock:
+            self.counts.setdefault(id(event.assoc), Counter())[result.outcome] += 1
+        status.Status = result.status
+        if result.comment:
+            status.ErrorComment = result.comment[:64]  # LO: 64 characters
+        return status
+
+    def handle_closed(self, event: Any) -> None:
+        with self.lock:
+            counts = self.counts.pop(id(event.assoc), None)
+        if counts:
+            calling_ae, address = self._peer(event)
+            try:
+                self.hooks.association_ended(calling_ae, address, counts)
+            except Exception as err:
+                log.error("recording an association failed: %s", type(err).__name__)
+
+
+def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler]]:
+    """The application entity and its event handlers, ready to ``start_server``."""
+    ae = AE(ae_title=ae_title)
+    ae.maximum_pdu_size = MAX_PDU
+    ae.maximum_associations = 16
+    ae.network_timeout = 60
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 60
+    ae.add_supported_context(Verification)
+    for context in StoragePresentationContexts:
+        if context.abstract_syntax is not None:
+            ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+    handlers = _Handlers(hooks)
+    return ae, [
+        (evt.EVT_REQUESTED, handlers.handle_requested),
+        (evt.EVT_C_ECHO, handlers.handle_echo),
+        (evt.EVT_C_STORE, handlers.handle_store),
+        (evt.EVT_RELEASED, handlers.handle_closed),
+        (evt.EVT_ABORTED, handlers.handle_closed),
+    ]
+
+
+def start(
+    host: str, port: int, ae_title: str, hooks: ReceiverHooks, *, block: bool = False
+) -> ThreadedAssociationServer | None:
+    """Listen for associations; ``block=False`` returns the server (call ``shutdown()``)."""
+    ae, handlers = build_ae(ae_title, hooks)
+    server: ThreadedAssociationServer | None = ae.start_server(
+        (host, port), block=block, evt_handlers=handlers
+    )
+    return server

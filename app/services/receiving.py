@@ -1,0 +1,83 @@
+"""The receiver's rules: who may send, and what each C-STORE does to the database.
+
+Each call opens its own short transaction (pynetdicom runs every association in
+its own thread; a session is never shared), and the success status is sent only
+after the de-identified file is on disk and its row is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.dicom.receiver import (
+    CANNOT_UNDERSTAND,
+    OUT_OF_RESOURCES,
+    SUCCESS,
+    WARNING_COERCED,
+    StoreResult,
+)
+from app.errors import DicomRejected, StorageError
+from app.models import DicomSource
+from app.services import audit, intake, sources
+
+log = logging.getLogger(__name__)
+
+
+class ReceivingHooks:
+    """Implements ``app.dicom.receiver.ReceiverHooks`` with the intake service."""
+
+    def __init__(self, make_session: sessionmaker[Session], config: intake.IntakeConfig) -> None:
+        self.make_session = make_session
+        self.config = config
+
+    def authorise(self, calling_ae: str, address: str) -> bool:
+        with self.make_session.begin() as session:
+            return sources.authorise_sender(session, calling_ae, address) is not None
+
+    def store(self, calling_ae: str, address: str, data: bytes, sop_class_uid: str) -> StoreResult:
+        try:
+            with self.make_session.begin() as session:
+                source = sources.authorise_sender(session, calling_ae, address)
+                if source is None:  # removed from the allow-list mid-association
+                    return StoreResult(CANNOT_UNDERSTAND, "refused", "Sender is not allowed")
+                outcome = self._ingest(session, source, data, sop_class_uid)
+        except DicomRejected as err:
+            log.info("refused an object from %s: %s", calling_ae, err.message)
+            return StoreResult(err.dicom_status, "refused", err.message)
+        except StorageError as err:
+            log.error("storage failed for an object from %s: %s", calling_ae, err.message)
+            return StoreResult(OUT_OF_RESOURCES, "failed", "Out of resources: not stored")
+        if outcome.status == "quarantined":
+            return StoreResult(WARNING_COERCED, "quarantined", "Held for burned-in text review")
+        return StoreResult(SUCCESS, outcome.status)
+
+    def _ingest(
+        self, session: Session, source: DicomSource, data: bytes, sop_class_uid: str
+    ) -> intake.IngestOutcome:
+        prepared = intake.prepare(
+            session,
+            data,
+            institution=source.institution,
+            config=self.config,
+            expected_sop_class=sop_class_uid,
+        )
+        return intake.store_prepared(
+            session,
+            prepared,
+            institution=source.institution,
+            source=f"DICOM {source.ae_title}",
+            config=self.config,
+        )
+
+    def association_ended(self, calling_ae: str, address: str, counts: Counter[str]) -> None:
+        with self.make_session.begin() as session:
+            audit.record(
+                session,
+                "dicom.received",
+                actor_label=f"AE {calling_ae[:16]}",
+                detail=dict(counts),
+                remote_addr=address,
+            )

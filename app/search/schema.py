@@ -1,0 +1,158 @@
+"""The whoosh schema and analysers of the case index (issue 8).
+
+Layout, chosen from the benchmark in scripts/bench/search.py:
+
+* ``content`` holds every text section (title included) in one positional field: a
+  learner's query reads one posting list per term instead of seven, which is what makes
+  whoosh keep pace with SQLite FTS5 at 100,000 cases.
+* the seven sections are also their own fields (``title``, ``history``, ... ``teaching_points``)
+  without positions, for fielded queries by the service layer and for the title boost.
+* ``spell`` holds each case's distinct unstemmed words (existence only, no frequencies or
+  positions): the vocabulary for "did you mean".
+* ``meta`` is one pickled column per case with everything that permission filtering,
+  facet counting, date sorting and reconcile need, read once per index segment and cached.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from whoosh import columns, fields, formats
+from whoosh.analysis import (
+    Analyzer,
+    CharsetFilter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.lang.porter import stem as _porter_stem
+from whoosh.support.charset import accent_map
+
+# Whoosh's default stop list drops "us" (ultrasound) and "can"/"may"; ours keeps
+# everything with a radiological meaning and drops only glue words.
+_GLUE = "a an and are as at be been but by for from had has have if in into is it its of on or"
+STOP_WORDS = frozenset(
+    (_GLUE + " that the then there these this those to was were which with").split()
+)
+
+TOKEN_PATTERN = r"\w+(?:\.\w+)*"  # noqa: S105 (a regex, not a secret)
+_TOKEN_RE = re.compile(TOKEN_PATTERN, re.UNICODE)
+
+SECTIONS = (
+    "title",
+    "history",
+    "findings",
+    "diagnosis",
+    "differential",
+    "discussion",
+    "teaching_points",
+)
+
+# facet name -> index field; the order is the order of SearchResult.facets
+FACETS = (
+    "modality",
+    "body_region",
+    "tags",
+    "difficulty",
+    "audience",
+    "certainty",
+    "institution",
+    "author",
+)
+
+
+def text_analyzer() -> Analyzer:
+    """Tokenise, lower-case, fold accents, drop glue words, Porter-stem (cached)."""
+    return (
+        RegexTokenizer(TOKEN_PATTERN)
+        | LowercaseFilter()
+        | CharsetFilter(accent_map)
+        | StopFilter(stoplist=STOP_WORDS, minsize=1)
+        | StemFilter(cachesize=100_000)
+    )
+
+
+def spell_analyzer() -> Analyzer:
+    """Like :func:`text_analyzer` without stemming, so suggestions are real words."""
+    return (
+        RegexTokenizer(TOKEN_PATTERN)
+        | LowercaseFilter()
+        | CharsetFilter(accent_map)
+        | StopFilter(stoplist=STOP_WORDS, minsize=3)
+    )
+
+
+def fold(word: str) -> str:
+    """Lower-case and strip accents, as the analysers do."""
+    lowered = word.lower()
+    if lowered.isascii():
+        return lowered
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The index term for one already-folded word (same Porter stemmer as the analyser)."""
+    result: str = _porter_stem(word)
+    return result
+
+
+def analyse(text: str) -> list[str]:
+    """Index terms of ``text`` in order (stop words dropped), as ``content`` holds them."""
+    out = []
+    for match in _TOKEN_RE.finditer(text):
+        word = fold(match.group())
+        if word not in STOP_WORDS:
+            out.append(stem(word))
+    return out
+
+
+def iter_words(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, index term or "") for each word in ``text``, for highlighting."""
+    for match in _TOKEN_RE.finditer(text):
+        word = fold(match.group())
+        yield match.start(), match.end(), "" if word in STOP_WORDS else stem(word)
+
+
+class _ExistenceText(fields.FieldType):  # type: ignore[misc]
+    """A text field that records only which documents contain a word."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.format = formats.Existence(field_boost=1.0)
+        self.scorable = False
+        self.stored = False
+        self.unique = False
+        self.vector = None
+        self.spelling = False
+        self.multitoken_query = "default"
+
+
+def _facet() -> Any:
+    return fields.KEYWORD(commas=True, lowercase=False, scorable=False)
+
+
+def build_schema() -> fields.Schema:
+    """The schema of a Teachfile case index."""
+    analyzer = text_analyzer()
+    section = {
+        name: fields.TEXT(analyzer=analyzer, phrase=False, field_boost=1.0) for name in SECTIONS
+    }
+    return fields.Schema(
+        case_id=fields.ID(unique=True, stored=False),
+        content=fields.TEXT(analyzer=analyzer, phrase=True),
+        spell=_ExistenceText(spell_analyzer()),
+        visibility=fields.ID(),
+        institution_id=fields.ID(),
+        author_id=fields.KEYWORD(commas=True),
+        meta=fields.COLUMN(columns.PickleColumn(columns.VarBytesColumn())),
+        stored=fields.STORED(),
+        **section,
+        **{name: _facet() for name in FACETS},
+    )

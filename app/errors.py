@@ -58,6 +58,9 @@ class DicomRejected(TeachfileError):
     def __init__(self, message: str, dicom_status: int = 0xC000) -> None:
         super().__init__(message)
         self.dicom_status = dicom_status
+        # The de-identified Study Instance UID, when the object got that far, so an
+        # upload can refuse the rest of the study with it (all-or-nothing).
+        self.study_uid: str | None = None
 
 
 class StorageError(TeachfileError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from app.errors import Forbidden, NotFound
-from app.models import Institution, Role, User
+from app.models import DicomSource, Institution, QuarantinedObject, Role, Study, User
 
 
 class Permission(enum.StrEnum):
@@ -43,11 +43,14 @@ def can(actor: User | None, permission: Permission, obj: object | None = None) -
         return False
     if obj is None:
         return True
-    if isinstance(obj, User):
-        # Admins manage every account; nobody else manages any.
-        return actor.role is Role.ADMIN
-    if isinstance(obj, Institution):
-        return actor.role is Role.ADMIN
+    if actor.role is Role.ADMIN:
+        return True
+    if isinstance(obj, Study):
+        # Received studies (the inbox) belong to the institution that sent them.
+        return actor.institution_id is not None and obj.institution_id == actor.institution_id
+    # Accounts, institutions, sources and quarantined objects are admins' alone.
+    if isinstance(obj, User | Institution | DicomSource | QuarantinedObject):
+        return False
     return False
 
 

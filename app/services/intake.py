@@ -22,6 +22,7 @@ from app.dicom.deidentify import (
     DeidResult,
     default_date_offset,
     deidentify,
+    replace_uid,
     write_dataset,
 )
 from app.dicom.meta import STATUS_MISMATCH, ImageMeta, image_meta
@@ -124,12 +125,20 @@ def prepare(
         secret=config.secret, source=source_key(institution), date_offset_days=offset_for
     )
     try:
-        result = deidentify(ds, context)
-    except BurnedInTextSuspected as held:
-        return Prepared(
-            held.result, image_meta(held.result.dataset), write_dataset(held.result), held.message
-        )
-    return Prepared(result, image_meta(result.dataset), write_dataset(result))
+        try:
+            result = deidentify(ds, context)
+        except BurnedInTextSuspected as held:
+            return Prepared(
+                held.result,
+                image_meta(held.result.dataset),
+                write_dataset(held.result),
+                held.message,
+            )
+        return Prepared(result, image_meta(result.dataset), write_dataset(result))
+    except DicomRejected as refused:
+        original = str(ds.get("StudyInstanceUID", "") or "")
+        refused.study_uid = replace_uid(config.secret, original) if original else None
+        raise
 
 
 def store_prepared(

@@ -1,0 +1,154 @@
+"""Quarantine: objects that may show burned-in text, held until an admin cleans them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import after_commit, utcnow
+from app.dicom.deidentify import DeidResult, blackout, default_date_offset, write_dataset
+from app.dicom.meta import image_meta
+from app.dicom.render import read_geometry
+from app.dicom.safe_read import read_dataset
+from app.errors import Invalid, NotFound
+from app.models import Patient, QuarantinedObject, QuarantineStatus, User
+from app.services import audit, intake
+from app.services.access import Permission, require
+from app.services.pagination import Page, paginate
+
+Rectangle = tuple[int, int, int, int]
+MAX_RECTANGLES = 50
+
+
+def list_held(session: Session, *, actor: User, page: int = 1) -> Page[QuarantinedObject]:
+    require(actor, Permission.MANAGE_SOURCES)
+    query = (
+        select(QuarantinedObject)
+        .where(QuarantinedObject.status == QuarantineStatus.HELD)
+        .order_by(QuarantinedObject.received_at.desc())
+    )
+    return paginate(session, query, page, 50)
+
+
+def get_held(session: Session, item_id: int, *, actor: User) -> QuarantinedObject:
+    item = session.get(QuarantinedObject, item_id)
+    if item is None or item.status is not QuarantineStatus.HELD:
+        raise NotFound("No such held object.")
+    require(actor, Permission.MANAGE_SOURCES, item)
+    return item
+
+
+def held_file(session: Session, item_id: int, *, actor: User, config: intake.IntakeConfig) -> Path:
+    item = get_held(session, item_id, actor=actor)
+    return config.store.path(item.sha256, "quarantine")
+
+
+def parse_rectangles(text: str, *, columns: int, rows: int) -> list[Rectangle]:
+    """``x,y,w,h`` per line (pixels); each must lie inside the image."""
+    rectangles: list[Rectangle] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 4 or not all(p.isdigit() and len(p) < 6 for p in parts):
+            raise Invalid("Give each rectangle as x,y,width,height in whole pixels, one a line.")
+        x, y, w, h = (int(p) for p in parts)
+        if w == 0 or h == 0 or x + w > columns or y + h > rows:
+            raise Invalid(f"A rectangle must lie inside the {columns}x{rows} image.")
+        rectangles.append((x, y, w, h))
+    if len(rectangles) > MAX_RECTANGLES:
+        raise Invalid(f"At most {MAX_RECTANGLES} rectangles.")
+    return rectangles
+
+
+def release(
+    session: Session,
+    item_id: int,
+    rectangles_text: str,
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+    remote_addr: str = "",
+) -> intake.IngestOutcome:
+    """Black out the rectangles on every frame, mark Burned In Annotation NO, and store it
+    like any received object (PS3.15 E.3.1, Clean Pixel Data)."""
+    item = get_held(session, item_id, actor=actor)
+    path = config.store.path(item.sha256, "quarantine")
+    geometry = read_geometry(path)
+    rectangles = parse_rectangles(rectangles_text, columns=geometry.columns, rows=geometry.rows)
+    ds = read_dataset(path)
+    cleaned = blackout(ds, rectangles) if rectangles else ds
+    cleaned.BurnedInAnnotation = "NO"
+    pseudonym = str(cleaned.get("PatientID", ""))
+    offset = session.scalar(
+        select(Patient.date_offset_days).where(
+            Patient.institution_id == item.institution_id, Patient.pseudonym == pseudonym
+        )
+    )
+    result = DeidResult(
+        dataset=cleaned,
+        patient_pseudonym=pseudonym,
+        date_offset_days=offset
+        if offset is not None
+        else default_date_offset(config.secret, pseudonym),
+        study_uid=str(cleaned.StudyInstanceUID),
+        series_uid=str(cleaned.SeriesInstanceUID),
+        sop_instance_uid=str(cleaned.SOPInstanceUID),
+    )
+    prepared = intake.Prepared(result, image_meta(cleaned), write_dataset(result))
+    outcome = intake.store_prepared(
+        session, prepared, institution=item.institution, source=item.source, config=config
+    )
+    _resolve(session, item, QuarantineStatus.RELEASED, actor)
+    audit.record(
+        session,
+        "quarantine.released",
+        actor=actor,
+        target_type="quarantined_object",
+        target_id=item.id,
+        detail={"rectangles": len(rectangles)},
+        remote_addr=remote_addr,
+    )
+    _remove_after_commit(session, item, config)
+    return outcome
+
+
+def delete(
+    session: Session,
+    item_id: int,
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+    remote_addr: str = "",
+) -> None:
+    item = get_held(session, item_id, actor=actor)
+    _resolve(session, item, QuarantineStatus.DELETED, actor)
+    audit.record(
+        session,
+        "quarantine.deleted",
+        actor=actor,
+        target_type="quarantined_object",
+        target_id=item.id,
+        remote_addr=remote_addr,
+    )
+    _remove_after_commit(session, item, config)
+
+
+def _resolve(
+    session: Session, item: QuarantinedObject, status: QuarantineStatus, actor: User
+) -> None:
+    item.status = status
+    item.resolved_at = utcnow()
+    item.resolved_by = actor
+    session.flush()
+
+
+def _remove_after_commit(
+    session: Session, item: QuarantinedObject, config: intake.IntakeConfig
+) -> None:
+    """The held file goes once the row says so; a crash between leaves an orphan that
+    ``teachfile verify --repair`` removes, never a held row without its file."""
+    sha256 = item.sha256
+    after_commit(session, lambda: config.store.remove(sha256, "quarantine"))

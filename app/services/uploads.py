@@ -1,0 +1,117 @@
+"""Uploads from the browser: files, folders and zips, all-or-nothing per study."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from app.dicom.archive import ArchiveLimits, Member, display_name, is_zip, iter_zip
+from app.errors import DicomRejected, Invalid
+from app.models import User
+from app.services import audit, intake
+from app.services.access import Permission, require
+
+MAX_FILES = 10_000
+
+
+@dataclass(frozen=True)
+class FileReport:
+    name: str
+    outcome: str  # stored, duplicate, quarantined, skipped, refused
+    reason: str = ""
+
+
+@dataclass
+class UploadReport:
+    files: list[FileReport] = field(default_factory=list)
+    studies: set[str] = field(default_factory=set)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.files if f.outcome == outcome)
+
+
+def _members(uploads: Iterable[tuple[str, BinaryIO]], limits: ArchiveLimits) -> Iterator[Member]:
+    for name, stream in uploads:
+        head = stream.read(4)
+        stream.seek(0)
+        if is_zip(name, head):
+            yield from iter_zip(stream, limits)
+        else:
+            data = stream.read(limits.max_entry_bytes + 1)
+            if len(data) > limits.max_entry_bytes:
+                yield Member(name, None, "refused: the file is larger than an upload may hold")
+            else:
+                yield Member(name, data)
+
+
+def ingest_upload(
+    session: Session,
+    uploads: Iterable[tuple[str, BinaryIO]],
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+    limits: ArchiveLimits | None = None,
+    remote_addr: str = "",
+) -> UploadReport:
+    """De-identify every file in memory, then store each study only if none of its files
+    was refused; files and zip entries that are not DICOM are reported and skipped."""
+    require(actor, Permission.RECEIVE_STUDIES)
+    institution = actor.institution
+    if institution is None:
+        raise Invalid("Your account belongs to no institution yet; ask an admin to add you.")
+    limits = limits or ArchiveLimits()
+    report = UploadReport()
+    prepared: list[tuple[str, intake.Prepared]] = []
+    refused_studies: set[str] = set()
+    for index, member in enumerate(_members(uploads, limits)):
+        if index >= MAX_FILES:
+            raise Invalid(f"An upload may hold at most {MAX_FILES} files.")
+        name = display_name(member.name)
+        if member.data is None:
+            if not member.quiet:
+                outcome = "refused" if member.skipped.startswith("refused") else "skipped"
+                report.files.append(FileReport(name, outcome, member.skipped))
+            continue
+        try:
+            prepared.append(
+                (name, intake.prepare(session, member.data, institution=institution, config=config))
+            )
+        except DicomRejected as err:
+            if err.study_uid:
+                refused_studies.add(err.study_uid)
+            report.files.append(FileReport(name, "refused", err.message))
+    for name, item in prepared:
+        study_uid = item.meta.study_instance_uid
+        if study_uid in refused_studies:
+            report.files.append(
+                FileReport(
+                    name,
+                    "refused",
+                    "another file of this study was refused, so none "
+                    "of the study was stored; fix or remove that file and send again",
+                )
+            )
+            continue
+        stored = intake.store_prepared(
+            session, item, institution=institution, source="upload", config=config
+        )
+        report.studies.add(study_uid)
+        report.files.append(FileReport(name, stored.status, stored.reason))
+    audit.record(
+        session,
+        "upload.received",
+        actor=actor,
+        remote_addr=remote_addr,
+        detail={
+            "stored": report.count("stored"),
+            "duplicate": report.count("duplicate"),
+            "quarantined": report.count("quarantined"),
+            "refused": report.count("refused"),
+            "skipped": report.count("skipped"),
+            "studies": len(report.studies),
+        },
+    )
+    return report

@@ -17,8 +17,7 @@ from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
 from app.models import Role
 from app.services import accounts, sources
-from app.services.intake import IntakeConfig
-from app.storage import ObjectStore
+from app.services.intake import IntakeConfig, make_config
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -171,7 +170,7 @@ def institutions_list() -> None:
 
 def intake_config(app: Flask) -> IntakeConfig:
     """Where received objects go and the key that de-identifies them."""
-    return IntakeConfig(store=ObjectStore(app.config["DATA_DIR"]), secret=app.config["DEID_SECRET"])
+    return make_config(app.config["DATA_DIR"], app.config["DEID_SECRET"])
 
 
 @cli.command("receive")

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from app.errors import Invalid
 
@@ -70,7 +70,7 @@ def _odd_name(name: str) -> str:
     return ""
 
 
-def iter_zip(stream: BinaryIO, limits: ArchiveLimits | None = None) -> Iterator[Member]:
+def iter_zip(stream: IO[bytes], limits: ArchiveLimits | None = None) -> Iterator[Member]:
     """Yield the members of a zip archive, each checked before and while it is read."""
     limits = limits or ArchiveLimits()
     try:

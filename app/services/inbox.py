@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import utcnow
+from app.dicom import render
 from app.errors import NotFound
 from app.models import Instance, Role, Series, Study, StudyStatus, User
 from app.services import audit
@@ -62,10 +61,10 @@ def representative_instance(series: Series) -> Instance | None:
     return series.instances[len(series.instances) // 2]
 
 
-def series_thumbnail_path(
+def series_thumbnail(
     session: Session, series_id: int, *, actor: User, store: ObjectStore
-) -> tuple[Path, str]:
-    """The file to draw a received series' thumbnail from, and its content hash."""
+) -> tuple[bytes, str]:
+    """A received series' thumbnail (JPEG) and an ETag naming its immutable source."""
     series = session.get(Series, series_id)
     if series is None:
         raise NotFound("No such series.")
@@ -73,4 +72,4 @@ def series_thumbnail_path(
     instance = representative_instance(series)
     if instance is None:
         raise NotFound("The series has no images.")
-    return store.path(instance.sha256), instance.sha256
+    return render.thumbnail(store.path(instance.sha256)), f"{instance.sha256}-t"

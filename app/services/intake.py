@@ -51,6 +51,10 @@ class IntakeConfig:
     secret: bytes
 
 
+def make_config(data_dir: str, secret: bytes) -> IntakeConfig:
+    return IntakeConfig(store=ObjectStore(data_dir), secret=secret)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An object de-identified in memory, not yet stored."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.db import after_commit, utcnow
 from app.dicom.deidentify import DeidResult, blackout, default_date_offset, write_dataset
 from app.dicom.meta import image_meta
-from app.dicom.render import read_geometry
+from app.dicom.render import RenderRequest, read_geometry, render_frame
 from app.dicom.safe_read import read_dataset
 from app.errors import Invalid, NotFound
 from app.models import Patient, QuarantinedObject, QuarantineStatus, User
@@ -152,3 +152,14 @@ def _remove_after_commit(
     ``teachfile verify --repair`` removes, never a held row without its file."""
     sha256 = item.sha256
     after_commit(session, lambda: config.store.remove(sha256, "quarantine"))
+
+
+def held_image(
+    session: Session, item_id: int, *, actor: User, config: intake.IntakeConfig
+) -> tuple[bytes, tuple[int, int]]:
+    """The held object's first frame as PNG (lossless, so text stays legible), and its
+    (columns, rows) for the blackout form."""
+    path = held_file(session, item_id, actor=actor, config=config)
+    geometry = read_geometry(path)
+    png = render_frame(path, RenderRequest(frame=1, format="png"))
+    return png, (geometry.columns, geometry.rows)

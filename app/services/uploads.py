@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ class UploadReport:
         return sum(1 for f in self.files if f.outcome == outcome)
 
 
-def _members(uploads: Iterable[tuple[str, BinaryIO]], limits: ArchiveLimits) -> Iterator[Member]:
+def _members(uploads: Iterable[tuple[str, IO[bytes]]], limits: ArchiveLimits) -> Iterator[Member]:
     for name, stream in uploads:
         head = stream.read(4)
         stream.seek(0)
@@ -49,7 +49,7 @@ def _members(uploads: Iterable[tuple[str, BinaryIO]], limits: ArchiveLimits) -> 
 
 def ingest_upload(
     session: Session,
-    uploads: Iterable[tuple[str, BinaryIO]],
+    uploads: Iterable[tuple[str, IO[bytes]]],
     *,
     actor: User,
     config: intake.IntakeConfig,

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.db import get_session
 from app.errors import TeachfileError
 from app.models import Role, User
-from app.services import accounts, audit
+from app.services import accounts, audit, intake, quarantine, sources
 from app.services.access import Permission
-from app.web.guard import current_actor, permission_required, remote_addr
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -28,15 +37,23 @@ class InstitutionForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
 
 
-def _page_arg() -> int:
-    value = request.args.get("page", "1")
-    return int(value) if value.isdigit() and len(value) < 7 else 1
+class SourceForm(FlaskForm):
+    ae_title = StringField("Calling AE title", validators=[DataRequired(), Length(max=16)])
+    host = StringField("Only from IP address (optional)", validators=[Optional(), Length(max=64)])
+    institution_id = SelectField("Institution")
+
+
+class ReleaseForm(FlaskForm):
+    rectangles = TextAreaField(
+        "Rectangles to black out (x,y,width,height in pixels, one a line)",
+        validators=[Length(max=2000)],
+    )
 
 
 @bp.get("/users")
 @permission_required(Permission.MANAGE_USERS)
 def users() -> ResponseReturnValue:
-    page = accounts.list_users(get_session(), actor=_actor(), page=_page_arg())
+    page = accounts.list_users(get_session(), actor=_actor(), page=page_arg())
     return render_template("admin/users.html", page=page)
 
 
@@ -103,8 +120,112 @@ def institutions() -> ResponseReturnValue:
 @permission_required(Permission.VIEW_AUDIT_LOG)
 def audit_log() -> ResponseReturnValue:
     action = request.args.get("action", "")[:64]
-    page = audit.list_events(get_session(), page=_page_arg(), action=action)
+    page = audit.list_events(get_session(), page=page_arg(), action=action)
     return render_template("admin/audit.html", page=page, action=action)
+
+
+@bp.route("/sources", methods=["GET", "POST"])
+@permission_required(Permission.MANAGE_SOURCES)
+def sources_page() -> ResponseReturnValue:
+    session = get_session()
+    form = SourceForm()
+    form.institution_id.choices = [
+        SelectChoice(str(i.id), i.name) for i in accounts.list_institutions(session)
+    ]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            source = sources.add_source(
+                session,
+                form.ae_title.data or "",
+                institution_id=int(form.institution_id.data),
+                host=form.host.data,
+                actor=_actor(),
+                remote_addr=remote_addr(),
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash(f"{source.ae_title} may now send studies.", "success")
+            return redirect(url_for("admin.sources_page"))
+    elif form.is_submitted():
+        status = 400
+    items = sources.list_sources(session)
+    return render_template("admin/sources.html", form=form, sources=items), status
+
+
+@bp.post("/sources/<ae_title>/remove")
+@permission_required(Permission.MANAGE_SOURCES)
+def source_remove(ae_title: str) -> ResponseReturnValue:
+    session = get_session()
+    sources.remove_source(session, ae_title, actor=_actor(), remote_addr=remote_addr())
+    session.commit()
+    flash(f"{ae_title} may no longer send.", "success")
+    return redirect(url_for("admin.sources_page"))
+
+
+def _intake_config() -> intake.IntakeConfig:
+    return intake.make_config(current_app.config["DATA_DIR"], current_app.config["DEID_SECRET"])
+
+
+@bp.get("/quarantine")
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_list() -> ResponseReturnValue:
+    page = quarantine.list_held(get_session(), actor=_actor(), page=page_arg())
+    return render_template("admin/quarantine.html", page=page)
+
+
+@bp.route("/quarantine/<int:item_id>", methods=["GET", "POST"])
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_item(item_id: int) -> ResponseReturnValue:
+    session = get_session()
+    item = quarantine.get_held(session, item_id, actor=_actor())
+    form = ReleaseForm()
+    if form.validate_on_submit():
+        try:
+            quarantine.release(
+                session,
+                item.id,
+                form.rectangles.data or "",
+                actor=_actor(),
+                config=_intake_config(),
+                remote_addr=remote_addr(),
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            return render_template("admin/quarantine_item.html", item=item, form=form), 400
+        session.commit()
+        flash("Released: the cleaned object is in its institution's inbox.", "success")
+        return redirect(url_for("admin.quarantine_list"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("admin/quarantine_item.html", item=item, form=form), status
+
+
+@bp.get("/quarantine/<int:item_id>/image")
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_image(item_id: int) -> ResponseReturnValue:
+    png, _size = quarantine.held_image(
+        get_session(), item_id, actor=_actor(), config=_intake_config()
+    )
+    response = Response(png, mimetype="image/png")
+    response.cache_control.no_store = True
+    return response
+
+
+@bp.post("/quarantine/<int:item_id>/delete")
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_delete(item_id: int) -> ResponseReturnValue:
+    session = get_session()
+    quarantine.delete(
+        session, item_id, actor=_actor(), config=_intake_config(), remote_addr=remote_addr()
+    )
+    session.commit()
+    flash("Deleted the held object.", "success")
+    return redirect(url_for("admin.quarantine_list"))
 
 
 def _actor() -> User:

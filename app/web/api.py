@@ -16,7 +16,7 @@ from app.errors import Invalid
 from app.models import AuditEvent, Institution, User
 from app.services import accounts, audit
 from app.services.access import Permission
-from app.web.guard import current_actor, permission_required, remote_addr
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -84,10 +84,9 @@ def institution_create() -> ResponseReturnValue:
 @bp.get("/audit")
 @permission_required(Permission.VIEW_AUDIT_LOG)
 def audit_log() -> ResponseReturnValue:
-    page_arg = request.args.get("page", "1")
     page = audit.list_events(
         get_session(),
-        page=int(page_arg) if page_arg.isdigit() and len(page_arg) < 7 else 1,
+        page=page_arg(),
         action=request.args.get("action", "")[:64],
     )
     return {

@@ -28,6 +28,12 @@ def remote_addr() -> str:
     return request.remote_addr or ""
 
 
+def page_arg() -> int:
+    """The ``page`` query argument; anything odd is page 1."""
+    value = request.args.get("page", "1")
+    return int(value) if value.isdigit() and len(value) < 7 else 1
+
+
 def permission_required(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Refuse the route unless the actor holds ``permission``; visitors are sent to log in."""
 

@@ -271,6 +271,20 @@ def _codestream_size(frame: bytes) -> tuple[int, int] | None:
     return None
 
 
+_JPEG_FAMILY = frozenset({
+    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.92",
+    "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+})
+
+
+def _is_jpeg_family(syntax: UID) -> bool:
+    """JPEG, JPEG-LS, JPEG 2000 and HTJ2K (PS3.5 A.4.1-A.4.4, A.4.11): all end with FFD9."""
+    return str(syntax) in _JPEG_FAMILY
+
+
 def _decode(fh: BinaryIO, image: _Image, index: int) -> np.ndarray[Any, Any]:
     """Decode frame ``index`` (0-based); ``fh`` is positioned at the pixel data tag."""
     syntax = image.syntax
@@ -304,6 +318,12 @@ def _decode(fh: BinaryIO, image: _Image, index: int) -> np.ndarray[Any, Any]:
                                  endianness="<" if little else ">")
             finally:
                 fh.seek(start)
+            if _is_jpeg_family(syntax) and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+                # Entropy-coded data has no checksum and decoders fill a short frame
+                # with whatever they have; a frame without its EOI / EOC marker (T.81
+                # B.2.1, T.800 A.4.4) was cut off or overwritten, so refuse it.
+                raise DicomRejected("a compressed frame is truncated or corrupt",
+                                    _STATUS_CANNOT_UNDERSTAND)
             declared = _codestream_size(data)
             if declared is not None and declared != (image.rows, image.columns):
                 raise DicomRejected("a compressed frame does not match the image size",

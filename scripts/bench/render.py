@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import PIL
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -291,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         ct = make_ct(folder / "ct_512.dcm")
         print(f"pydicom {pydicom.__version__}, numpy {np.__version__}, "
-              f"Pillow {Image.__version__}; 512x512 16-bit CT, window {WINDOW}, q{QUALITY}")
+              f"Pillow {PIL.__version__}; 512x512 16-bit CT, window {WINDOW}, q{QUALITY}")
         ref, ada = bench_in_process(ct, args.runs)
         if args.keep:
             (folder / "reference.jpg").write_bytes(reference_render(ct))

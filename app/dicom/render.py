@@ -92,6 +92,19 @@ class RenderRequest:
     voi_function: VoiFunction | None = None
 
 
+    def cache_key(self) -> str:
+        """A canonical file-name-safe key of everything that changes the output bytes.
+
+        For the render cache of the web layer: two requests with the same key give
+        the same bytes from the same instance.
+        """
+        window = "own" if self.window is None else f"{self.window[0]!r}_{self.window[1]!r}"
+        viewport = "full" if self.viewport is None else f"{self.viewport[0]}x{self.viewport[1]}"
+        encoding = f"q{self.quality}.jpg" if self.format == "jpeg" else "lossless.png"
+        return (f"f{self.frame}-w{window}-{self.voi_function or 'own'}-{viewport}-"
+                f"{'inv' if self.invert else 'pos'}-{encoding}")
+
+
 @dataclass(frozen=True)
 class ImageGeometry:
     """What the viewer needs to know about an instance before it asks for pixels."""
@@ -172,9 +185,13 @@ def _check_size(path: Path) -> None:
 
 
 def _read_header(fh: BinaryIO) -> Dataset:
-    """Parse everything before the pixel data; ``fh`` is left at the pixel data tag."""
+    """Parse everything before the pixel data; ``fh`` is left at the pixel data tag.
+
+    Values over 1 MiB (an embedded document, a private blob) are left on disk
+    (``defer_size``) so a large element before the pixels costs no memory.
+    """
     try:
-        return pydicom.dcmread(fh, stop_before_pixels=True)
+        return pydicom.dcmread(fh, stop_before_pixels=True, defer_size="1 MB")
     except Exception as exc:  # pydicom raises many types; name only the type
         raise DicomRejected(
             f"the file is not a readable DICOM object ({type(exc).__name__})",
@@ -448,6 +465,10 @@ def _rescale(ds: Dataset, index: int) -> tuple[float, float] | None:
     slope = _floats(source.get("RescaleSlope"), 1)
     intercept = _floats(source.get("RescaleIntercept"), 1)
     if slope is None and intercept is None:
+        # RT Dose stores dose / Dose Grid Scaling (PS3.3 C.8.8.3.4.6), not a rescale.
+        scaling = _floats(ds.get("DoseGridScaling"), 1)
+        if str(ds.get("Modality", "")).upper() == "RTDOSE" and scaling is not None:
+            return (scaling[0], 0.0)
         return None
     return (slope[0] if slope else 1.0, intercept[0] if intercept else 0.0)
 
@@ -494,6 +515,9 @@ def _units(ds: Dataset, index: int) -> str:
         return "HU"
     if modality == "PT" and ds.get("Units"):
         return str(ds.Units).strip()
+    if modality == "RTDOSE" and ds.get("DoseUnits"):
+        units = str(ds.DoseUnits).strip().upper()
+        return "Gy" if units == "GY" else units.lower()
     if rescale_type and rescale_type != "US":  # "US": unspecified (PS3.3 C.11.1.1.2)
         return rescale_type
     return ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,10 @@ RTDOSE_00 = [1249000, 1248000, 1248000, 1249000, 1250000, 1250000, 1251000, 1253
 @pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_rle.dcm"])
 @pytest.mark.parametrize("frame", [1, 8, 15])
 def test_multiframe_native_and_rle_frames(name: str, frame: int) -> None:
-    assert frame_values(bundled(name), frame)[0, 0] == RTDOSE_00[frame - 1]
+    # Dose Grid Scaling 1e-6, Dose Units RELATIVE
+    values = frame_values(bundled(name), frame)
+    assert values[0, 0] == pytest.approx(RTDOSE_00[frame - 1] * 1e-6, rel=1e-6)
+    assert read_geometry(bundled(name)).units == "relative"
 
 
 class _CountingPath(type(Path())):  # type: ignore[misc]
@@ -390,6 +394,23 @@ def test_palette_colour() -> None:
         table = np.frombuffer(ds[f"{colour}PaletteColorLookupTableData"].value, "<u2")
         expected.append(int(table[index - first]) >> 8)
     assert out[0, 0].tolist() == expected
+
+
+def test_cache_key_tells_requests_apart() -> None:
+    keys = {
+        RenderRequest().cache_key(),
+        RenderRequest(frame=2).cache_key(),
+        RenderRequest(window=(40.0, 400.0)).cache_key(),
+        RenderRequest(window=(40.0, 401.0)).cache_key(),
+        RenderRequest(voi_function="SIGMOID").cache_key(),
+        RenderRequest(format="png").cache_key(),
+        RenderRequest(quality=80).cache_key(),
+        RenderRequest(viewport=(256, 256)).cache_key(),
+        RenderRequest(invert=True).cache_key(),
+    }
+    assert len(keys) == 9
+    assert all("/" not in key and ".." not in key for key in keys)
+    assert RenderRequest().cache_key() == RenderRequest(frame=1, quality=85).cache_key()
 
 
 def test_jpeg_is_the_default_output() -> None:
@@ -569,6 +590,20 @@ def test_codestream_larger_than_header_is_refused(tmp_path: Path) -> None:
     path = copy_of("MR_small_jp2klossless.dcm", tmp_path, shrink)
     with pytest.raises(DicomRejected, match="does not match"):
         render_frame(path, RenderRequest())
+
+
+def test_large_element_before_the_pixels_stays_on_disk(tmp_path: Path) -> None:
+    ds = new_image(np.zeros((16, 16), np.uint16), modality="OT")
+    ds.add_new(0x00091000, "LO", "TEACHFILE TEST")
+    ds.add_new(0x00091001, "OB", bytes(16 * 1024 * 1024))
+    path = write(ds, tmp_path / "blob.dcm")
+    tracemalloc.start()
+    try:
+        render_frame(path, RenderRequest())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
 
 
 def test_not_dicom_and_no_pixels(tmp_path: Path) -> None:

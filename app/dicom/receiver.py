@@ -72,6 +72,27 @@ class ReceiverHooks(Protocol):
     def association_ended(self, calling_ae: str, address: str, counts: Counter[str]) -> None: ...
 
 
+# No real AE title contains a backslash (PS3.5 6.2), so nobody matches this one.
+_NOBODY = "\\"
+
+
+class _GatedAE(AE):  # type: ignore[misc]
+    """An AE whose calling-AE allow-list is the decision made for this association.
+
+    pynetdicom checks ``require_calling_aet`` during negotiation, in the
+    association's own thread, right after ``EVT_REQUESTED``; the handler puts its
+    decision (from the database, with the peer's address) in a thread-local, so an
+    unknown sender gets a proper A-ASSOCIATE-RJ (calling AE title not recognised).
+    """
+
+    gate = threading.local()
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        allowed: str | None = getattr(self.gate, "allowed", None)
+        return [allowed] if allowed else [_NOBODY]
+
+
 class _Handlers:
     def __init__(self, hooks: ReceiverHooks) -> None:
         self.hooks = hooks
@@ -93,9 +114,7 @@ class _Handlers:
         except Exception as err:
             log.error("authorising an association failed: %s", type(err).__name__)
             allowed = False
-        if not allowed:
-            # A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE not recognised.
-            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        _GatedAE.gate.allowed = calling_ae if allowed else None
 
     def handle_echo(self, event: Any) -> int:
         return SUCCESS
@@ -131,7 +150,7 @@ class _Handlers:
 
 def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler]]:
     """The application entity and its event handlers, ready to ``start_server``."""
-    ae = AE(ae_title=ae_title)
+    ae = _GatedAE(ae_title=ae_title)
     ae.maximum_pdu_size = MAX_PDU
     ae.maximum_associations = 16
     ae.network_timeout = 60

@@ -76,7 +76,7 @@ class ReceiverHooks(Protocol):
 _NOBODY = "\\"
 
 
-class _GatedAE(AE):  # type: ignore[misc]
+class _GatedAE(AE):
     """An AE whose calling-AE allow-list is the decision made for this association.
 
     pynetdicom checks ``require_calling_aet`` during negotiation, in the
@@ -87,7 +87,7 @@ class _GatedAE(AE):  # type: ignore[misc]
 
     gate = threading.local()
 
-    @property
+    @property  # type: ignore[misc]
     def require_calling_aet(self) -> list[str]:
         allowed: str | None = getattr(self.gate, "allowed", None)
         return [allowed] if allowed else [_NOBODY]

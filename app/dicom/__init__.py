@@ -1,0 +1,1 @@
+"""DICOM adapter: de-identification, safe parsing and batch processing (pydicom, numpy)."""

@@ -25,7 +25,7 @@ import io
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -644,25 +644,47 @@ def _voi_lut(ds: Dataset, index: int, values: FloatArray) -> npt.NDArray[np.uint
     return np.asarray(table[positions], dtype=np.uint8)
 
 
-def _to_8bit_grey(image: _Image, arr: np.ndarray[Any, Any], index: int,
-                  request: RenderRequest) -> npt.NDArray[np.uint8]:
-    values = _modality_values(image, arr, index)
+def _voi_8bit(image: _Image, values: FloatArray, index: int, request: RenderRequest,
+              frame_range: Callable[[], tuple[float, float]]) -> npt.NDArray[np.uint8]:
+    """VOI stage: the requested window, the object's window, its VOI LUT, or min/max."""
     own_window, own_function = _window(image.ds, index)
     function = request.voi_function or own_function
     if request.window is not None:
-        out = window_to_8bit(values, request.window[0], request.window[1], function)
-    elif own_window is not None:
-        out = window_to_8bit(values, own_window[0], own_window[1], function)
-    else:
-        voi = _voi_lut(image.ds, index, values)
-        if voi is not None:
-            out = voi
-        else:
-            low, high = float(values.min()), float(values.max())
-            if high <= low:
-                out = np.zeros(values.shape, dtype=np.uint8)
-            else:
-                out = window_to_8bit(values, (low + high) / 2, high - low, "LINEAR_EXACT")
+        return window_to_8bit(values, request.window[0], request.window[1], function)
+    if own_window is not None:
+        return window_to_8bit(values, own_window[0], own_window[1], function)
+    voi = _voi_lut(image.ds, index, values)
+    if voi is not None:
+        return voi
+    low, high = frame_range()
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return window_to_8bit(values, (low + high) / 2, high - low, "LINEAR_EXACT")
+
+
+def _to_8bit_grey(image: _Image, arr: np.ndarray[Any, Any], index: int,
+                  request: RenderRequest) -> npt.NDArray[np.uint8]:
+    """Grayscale pipeline (PS3.4 N.2) to 0..255, MONOCHROME1 and ``invert`` applied."""
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
+        # Stored values of 16 bits or fewer: run the pipeline once per possible value
+        # (at most 65,536) and look each pixel up, instead of float arithmetic on every
+        # pixel. Same function, a third of the time on a 512x512 CT.
+        unsigned = np.dtype(f"u{arr.dtype.itemsize}")
+        domain = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=unsigned).view(arr.dtype)
+
+        def frame_range() -> tuple[float, float]:
+            stored = np.arange(int(arr.min()), int(arr.max()) + 1, dtype=np.int64)
+            values = _modality_values(image, stored.astype(arr.dtype), index)
+            return float(values.min()), float(values.max())
+
+        table = _voi_8bit(image, _modality_values(image, domain, index), index, request,
+                          frame_range)
+        if (image.photometric == "MONOCHROME1") != request.invert:
+            np.subtract(255, table, out=table)
+        return np.take(table, arr.view(unsigned))
+    values = _modality_values(image, arr, index)
+    out = _voi_8bit(image, values, index, request,
+                    lambda: (float(values.min()), float(values.max())))
     if (image.photometric == "MONOCHROME1") != request.invert:
         np.subtract(255, out, out=out)
     return out
@@ -733,7 +755,9 @@ def _encode(pixels: npt.NDArray[np.uint8], request: RenderRequest) -> bytes:
     if request.format == "png":
         img.save(buffer, "PNG", compress_level=6)
     else:
-        img.save(buffer, "JPEG", quality=request.quality, optimize=True)
+        # No optimize=True: on a 512x512 CT it saves 1.3 % of the bytes for 0.5 ms, a
+        # third of the whole in-process render (scripts/bench/render.py, 2026-11-23).
+        img.save(buffer, "JPEG", quality=request.quality)
     return buffer.getvalue()
 
 

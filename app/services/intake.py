@@ -128,6 +128,7 @@ def prepare(
     context = DeidContext(
         secret=config.secret, source=source_key(institution), date_offset_days=offset_for
     )
+    original_study_uid = str(ds.get("StudyInstanceUID", "") or "")  # deidentify() rewrites ds
     try:
         try:
             result = deidentify(ds, context)
@@ -140,8 +141,8 @@ def prepare(
             )
         return Prepared(result, image_meta(result.dataset), write_dataset(result))
     except DicomRejected as refused:
-        original = str(ds.get("StudyInstanceUID", "") or "")
-        refused.study_uid = replace_uid(config.secret, original) if original else None
+        if original_study_uid:
+            refused.study_uid = replace_uid(config.secret, original_study_uid)
         raise
 
 

@@ -1,0 +1,312 @@
+"""Uploads, the inbox and quarantine through the HTTP client."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections.abc import Callable
+
+import numpy as np
+import pydicom
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    AuditEvent,
+    Instance,
+    Institution,
+    QuarantinedObject,
+    Role,
+    Series,
+    Study,
+    StudyStatus,
+    User,
+)
+from app.storage import ObjectStore
+from tests import dicomfiles
+from tests.conftest import AuthActions, csrf_token
+
+
+@pytest.fixture
+def hospital(create_institution: Callable[..., Institution]) -> Institution:
+    return create_institution("Rural General")
+
+
+@pytest.fixture
+def educator(create_user: Callable[..., User], hospital: Institution) -> User:
+    return create_user(Role.EDUCATOR, institution=hospital)
+
+
+def _zip(
+    entries: dict[str, bytes], *, symlink: str | None = None, encrypted: str | None = None
+) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if name == symlink:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, data)
+    raw = bytearray(buffer.getvalue())
+    if encrypted:
+        # zipfile cannot write encrypted entries; set the "encrypted" flag bit (APPNOTE
+        # 4.4.4) in the entry's local header and its central directory record.
+        name = encrypted.encode()
+        local = raw.find(b"PK\x03\x04")
+        while local != -1 and raw[local + 30 : local + 30 + len(name)] != name:
+            local = raw.find(b"PK\x03\x04", local + 1)
+        central = raw.find(b"PK\x01\x02")
+        while central != -1 and raw[central + 46 : central + 46 + len(name)] != name:
+            central = raw.find(b"PK\x01\x02", central + 1)
+        raw[local + 6] |= 0x1
+        raw[central + 8] |= 0x1
+    return bytes(raw)
+
+
+def _upload(client: FlaskClient, files: list[tuple[str, bytes]], *, json: bool = True) -> object:
+    token = csrf_token(client, "/intake/upload")
+    data = {"csrf_token": token, "files": [(io.BytesIO(b), name) for name, b in files]}
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post(
+        "/intake/upload", data=data, headers=headers, content_type="multipart/form-data"
+    )
+
+
+def _instances(session: Session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count(Instance.id))) or 0
+
+
+def test_upload_files_then_resend_adds_only_what_is_missing(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session
+) -> None:
+    auth.login(educator.email)
+    slices = [dicomfiles.to_bytes(ds) for ds in dicomfiles.ct_series(3)]
+    first = _upload(client, [("a.dcm", slices[0]), ("b.dcm", slices[1])])
+    assert first.status_code == 200  # type: ignore[attr-defined]
+    assert first.json["counts"]["stored"] == 2  # type: ignore[attr-defined]
+    again = _upload(client, [(f"{i}.dcm", s) for i, s in enumerate(slices)])
+    assert again.json["counts"] == {  # type: ignore[attr-defined]
+        "stored": 1,
+        "duplicate": 2,
+        "quarantined": 0,
+        "refused": 0,
+        "skipped": 0,
+    }
+    assert _instances(session) == 3
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "upload.received")).all()[
+        -1
+    ]
+    assert event.detail["stored"] == 1 and event.actor_id == educator.id
+
+
+def test_zip_with_hostile_and_odd_entries(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session
+) -> None:
+    auth.login(educator.email)
+    good = dicomfiles.to_bytes(dicomfiles.ct_series(1)[0])
+    archive = _zip(
+        {
+            "study/IM0001": good,
+            "../../etc/evil.dcm": good,
+            "/abs/path.dcm": good,
+            "link.dcm": b"/etc/passwd",
+            "secret.dcm": good,
+            "inner.zip": _zip({"x.dcm": good}),
+            "__MACOSX/study/._IM0001": b"junk",
+            ".DS_Store": b"junk",
+            "DICOMDIR": b"junk",
+            "readme.txt": b"hello",
+        },
+        symlink="link.dcm",
+        encrypted="secret.dcm",
+    )
+    response = _upload(client, [("study.zip", archive)], json=False)
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    for reason in (
+        "leaves the archive",
+        "absolute",
+        "symbolic links",
+        "encrypted",
+        "archives inside archives",
+    ):
+        assert reason in page
+    assert "__MACOSX" not in page and "DS_Store" not in page and "DICOMDIR" not in page
+    assert "readme.txt" in page and "not a DICOM" in page.replace("Part 10", "DICOM")
+    assert _instances(session) == 1
+
+
+def test_zip_bomb_is_refused_and_nothing_stored(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session
+) -> None:
+    auth.login(educator.email)
+    bomb = _zip({"bomb.dcm": b"\0" * (64 * 1024 * 1024)})
+    assert len(bomb) < 200_000
+    response = _upload(client, [("bomb.zip", bomb)])
+    files = response.json["files"]  # type: ignore[attr-defined]
+    assert files[0]["outcome"] == "refused" and "zip bomb" in files[0]["reason"]
+    assert _instances(session) == 0
+
+
+def test_study_is_all_or_nothing(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session
+) -> None:
+    auth.login(educator.email)
+    broken_study = dicomfiles.ct_series(3)
+    del broken_study[1].PixelData  # does not match its SOP class: refused
+    fine_study = dicomfiles.ct_series(2)
+    files = [
+        (f"s{i}.dcm", dicomfiles.to_bytes(ds)) for i, ds in enumerate(broken_study + fine_study)
+    ]
+    response = _upload(client, files)
+    counts = response.json["counts"]  # type: ignore[attr-defined]
+    assert counts["stored"] == 2 and counts["refused"] == 3, response.json  # type: ignore[attr-defined]
+    assert _instances(session) == 2
+    reasons = {f["name"]: f["reason"] for f in response.json["files"]}  # type: ignore[attr-defined]
+    assert "another file of this study was refused" in reasons["s0.dcm"]
+
+
+def test_malformed_dicom_and_polyglot_are_refused_with_reasons(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session
+) -> None:
+    auth.login(educator.email)
+    good = dicomfiles.to_bytes(dicomfiles.ct())
+    html_preamble = b"<html><script>alert(1)</script>".ljust(128, b" ") + good[128:]
+    truncated = good[: len(good) // 2]
+    response = _upload(
+        client,
+        [
+            ("poly.dcm", html_preamble),
+            ("cut.dcm", truncated),
+            ("x.dcm", b"MZ\x90\x00" + b"\0" * 500),
+        ],
+    )
+    outcomes = [f["outcome"] for f in response.json["files"]]  # type: ignore[attr-defined]
+    assert outcomes.count("refused") + outcomes.count("skipped") >= 2
+    assert _instances(session) <= 1
+    # A stored polyglot never keeps its preamble: stored files start with 128 zero bytes.
+    for sha in session.scalars(select(Instance.sha256)):
+        assert ObjectStore(client.application.config["DATA_DIR"]).read(sha)[:128] == b"\0" * 128
+
+
+def test_learner_cannot_upload(
+    client: FlaskClient,
+    auth: AuthActions,
+    create_user: Callable[..., User],
+    hospital: Institution,
+    session: Session,
+) -> None:
+    auth.login(create_user(Role.LEARNER, institution=hospital).email)
+    response = _upload(client, [("a.dcm", dicomfiles.to_bytes(dicomfiles.ct()))])
+    assert response.status_code == 403  # type: ignore[attr-defined]
+    assert _instances(session) == 0
+
+
+def test_educator_without_institution_gets_a_clear_message(
+    client: FlaskClient, auth: AuthActions, create_user: Callable[..., User]
+) -> None:
+    auth.login(create_user(Role.EDUCATOR).email)
+    response = _upload(client, [("a.dcm", dicomfiles.to_bytes(dicomfiles.ct()))])
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "no institution" in response.json["error"]  # type: ignore[attr-defined]
+
+
+def test_inbox_shows_own_institution_only_and_discard(
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    create_user: Callable[..., User],
+    create_institution: Callable[..., Institution],
+    session: Session,
+) -> None:
+    auth.login(educator.email)
+    _upload(client, [("a.dcm", dicomfiles.to_bytes(dicomfiles.ct(StudyDescription="CT HEAD")))])
+    study = session.scalars(select(Study)).one()
+    series = session.scalars(select(Series)).one()
+    inbox = client.get("/intake/").get_data(as_text=True)
+    assert "CT HEAD" in inbox
+    thumb = client.get(f"/intake/series/{series.id}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+    assert "private" in thumb.headers["Cache-Control"]
+    assert "immutable" in thumb.headers["Cache-Control"]
+    assert (
+        client.get(
+            f"/intake/series/{series.id}/thumbnail",
+            headers={"If-None-Match": thumb.headers["ETag"]},
+        ).status_code
+        == 304
+    )
+
+    outsider = app.test_client()
+    other = create_user(Role.EDUCATOR, institution=create_institution("Elsewhere"))
+    AuthActions(outsider).login(other.email)
+    assert "CT HEAD" not in outsider.get("/intake/").get_data(as_text=True)
+    assert outsider.get(f"/intake/studies/{study.id}").status_code == 404
+    assert outsider.get(f"/intake/series/{series.id}/thumbnail").status_code == 404
+    token = csrf_token(outsider)
+    assert (
+        outsider.post(f"/intake/studies/{study.id}/discard", data={"csrf_token": token}).status_code
+        == 404
+    )
+
+    token = csrf_token(client)
+    assert (
+        client.post(f"/intake/studies/{study.id}/discard", data={"csrf_token": token}).status_code
+        == 302
+    )
+    session.expire_all()
+    assert study.status is StudyStatus.DISCARDED
+    assert "CT HEAD" not in client.get("/intake/").get_data(as_text=True)
+
+
+def test_admin_releases_held_object_with_blackout(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    create_user: Callable[..., User],
+    session: Session,
+) -> None:
+    auth.login(educator.email)
+    response = _upload(
+        client, [("sc.dcm", dicomfiles.to_bytes(dicomfiles.burned_in_secondary_capture()))]
+    )
+    assert response.json["counts"]["quarantined"] == 1  # type: ignore[attr-defined]
+    item = session.scalars(select(QuarantinedObject)).one()
+    assert client.get(f"/admin/quarantine/{item.id}").status_code == 403
+
+    admin_client = client.application.test_client()
+    AuthActions(admin_client).login(create_user(Role.ADMIN).email)
+    page = admin_client.get(f"/admin/quarantine/{item.id}")
+    assert "burned-in" in page.get_data(as_text=True)
+    image = admin_client.get(f"/admin/quarantine/{item.id}/image")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    token = csrf_token(admin_client, f"/admin/quarantine/{item.id}")
+    bad = admin_client.post(
+        f"/admin/quarantine/{item.id}", data={"csrf_token": token, "rectangles": "0,0,999,10"}
+    )
+    assert bad.status_code == 400
+    done = admin_client.post(
+        f"/admin/quarantine/{item.id}", data={"csrf_token": token, "rectangles": "0,0,128,16"}
+    )
+    assert done.status_code == 302
+    session.expire_all()
+    instance = session.scalars(select(Instance)).one()
+    store = ObjectStore(client.application.config["DATA_DIR"])
+    released = pydicom.dcmread(io.BytesIO(store.read(instance.sha256)))
+    assert released.BurnedInAnnotation == "NO"
+    pixels = released.pixel_array
+    assert np.all(pixels[:16, :] == pixels.min())
+    assert not store.exists(item.sha256, "quarantine")
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "quarantine.released")
+        )
+        == 1
+    )

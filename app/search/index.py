@@ -149,7 +149,9 @@ def _fields(doc: CaseDocument) -> dict[str, Any]:
     sections = {name: getattr(doc, name) or "" for name in S.SECTIONS}
     text = "\n".join(sections[name] for name in S.SECTIONS if sections[name])
     facets = _facet_values(doc)
-    words = {w for w in (S.fold(m) for m in S._TOKEN_RE.findall(text)) if not w.isdigit()}
+    words = {w for w in (S.fold(m) for m in S.TOKEN_RE.findall(text)) if len(w) > 2}
+    words -= S.STOP_WORDS
+    terms = S.analyse(text)
     meta: Meta = (
         doc.case_id,
         doc.version,
@@ -170,15 +172,16 @@ def _fields(doc: CaseDocument) -> dict[str, Any]:
     }
     out: dict[str, Any] = {
         "case_id": str(doc.case_id),
-        "content": text,
-        "spell": " ".join(words),
+        "content": " ".join(terms),
+        "pairs": " ".join(S.pairs(terms)),
+        "spell": " ".join(w for w in words if not w.isdigit()),
         "visibility": doc.visibility,
         "institution_id": str(doc.institution_id) if doc.institution_id is not None else "",
         "author_id": ",".join(str(a) for a in doc.author_ids),
         "meta": meta,
         "stored": stored,
     }
-    out.update({k: v for k, v in sections.items() if v})
+    out.update({k: " ".join(S.analyse(v)) for k, v in sections.items() if v})
     out.update({k: ",".join(v) for k, v in facets.items() if v})
     return out
 
@@ -579,7 +582,9 @@ class SearchIndex:
                 if len(terms) == 1:
                     alternatives.append(Q.Term("content", terms[0]))
                 else:
-                    alternatives.append(Q.Phrase("content", terms))
+                    # A phrase is an AND of adjacent pairs: one posting list per pair and
+                    # no positions (Phrase over positions was 4x FTS5's time at 10,000).
+                    alternatives.append(Q.And([Q.Term("pairs", p) for p in S.pairs(terms)]))
             if not alternatives:
                 if clause.alternatives and clause.alternatives[0].prefix and not clause.negated:
                     positives.append(Q.NullQuery)  # word* with no expansion matches nothing

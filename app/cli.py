@@ -61,6 +61,8 @@ def prepare(app: Flask) -> tuple[str, str] | None:
     """First-run work, idempotent: migrate, then create the first admin if none exists."""
     database = get_db(app)
     upgrade_database(database.engine)
+    # Staging files older than an hour were left by a crash (DESIGN.md: tmp/ is swept).
+    intake_config(app).store.sweep_tmp()
     with database.sessionmaker.begin() as session:
         return accounts.ensure_first_admin(session)
 

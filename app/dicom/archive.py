@@ -153,3 +153,8 @@ def _read_bounded(
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
         return "refused: the entry is damaged or uses an unsupported compression"
     return b"".join(chunks)
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    """A DICOM Part 10 file: 128-byte preamble, then ``DICM`` (PS3.10 7.1)."""
+    return len(data) > 132 and data[128:132] == b"DICM"

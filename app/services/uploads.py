@@ -8,7 +8,14 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
-from app.dicom.archive import ArchiveLimits, Member, display_name, is_zip, iter_zip
+from app.dicom.archive import (
+    ArchiveLimits,
+    Member,
+    display_name,
+    is_zip,
+    iter_zip,
+    looks_like_dicom,
+)
 from app.errors import DicomRejected, Invalid
 from app.models import User
 from app.services import audit, intake
@@ -74,6 +81,9 @@ def ingest_upload(
             if not member.quiet:
                 outcome = "refused" if member.skipped.startswith("refused") else "skipped"
                 report.files.append(FileReport(name, outcome, member.skipped))
+            continue
+        if not looks_like_dicom(member.data):
+            report.files.append(FileReport(name, "skipped", "not a DICOM Part 10 file"))
             continue
         try:
             prepared.append(

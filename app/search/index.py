@@ -181,7 +181,7 @@ def _fields(doc: CaseDocument) -> dict[str, Any]:
         "meta": meta,
         "stored": stored,
     }
-    out.update({k: " ".join(S.analyse(v)) for k, v in sections.items() if v})
+    out.update({k: " ".join(S.analyse(sections[k])) for k in S.FIELDED_SECTIONS if sections[k]})
     out.update({k: ",".join(v) for k, v in facets.items() if v})
     return out
 

@@ -644,6 +644,21 @@ def _voi_lut(ds: Dataset, index: int, values: FloatArray) -> npt.NDArray[np.uint
     return np.asarray(table[positions], dtype=np.uint8)
 
 
+def _padding_mask(image: _Image, stored: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """Pixels that are Pixel Padding Value (up to Pixel Padding Range Limit), PS3.3 C.7.5.1.1.2.
+
+    Padding marks pixels outside the scanned area (a CT's circular field of view);
+    they carry no measurement, so statistics and the min/max window leave them out.
+    """
+    ds = image.ds
+    value = ds.get("PixelPaddingValue")
+    if not isinstance(value, int) or image.samples != 1:
+        return None
+    limit = ds.get("PixelPaddingRangeLimit")
+    low, high = (value, value) if not isinstance(limit, int) else sorted((value, limit))
+    return (stored >= low) & (stored <= high)
+
+
 def _voi_8bit(image: _Image, values: FloatArray, index: int, request: RenderRequest,
               frame_range: Callable[[], tuple[float, float]]) -> npt.NDArray[np.uint8]:
     """VOI stage: the requested window, the object's window, its VOI LUT, or min/max."""
@@ -673,7 +688,11 @@ def _to_8bit_grey(image: _Image, arr: np.ndarray[Any, Any], index: int,
         domain = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=unsigned).view(arr.dtype)
 
         def frame_range() -> tuple[float, float]:
-            stored = np.arange(int(arr.min()), int(arr.max()) + 1, dtype=np.int64)
+            padding = _padding_mask(image, arr)
+            real = arr if padding is None else arr[~padding]
+            if real.size == 0:
+                return (0.0, 0.0)
+            stored = np.arange(int(real.min()), int(real.max()) + 1, dtype=np.int64)
             values = _modality_values(image, stored.astype(arr.dtype), index)
             return float(values.min()), float(values.max())
 
@@ -683,8 +702,13 @@ def _to_8bit_grey(image: _Image, arr: np.ndarray[Any, Any], index: int,
             np.subtract(255, table, out=table)
         return np.take(table, arr.view(unsigned))
     values = _modality_values(image, arr, index)
-    out = _voi_8bit(image, values, index, request,
-                    lambda: (float(values.min()), float(values.max())))
+
+    def value_range() -> tuple[float, float]:
+        padding = _padding_mask(image, arr)
+        real = values if padding is None else values[~padding]
+        return (float(real.min()), float(real.max())) if real.size else (0.0, 0.0)
+
+    out = _voi_8bit(image, values, index, request, value_range)
     if (image.photometric == "MONOCHROME1") != request.invert:
         np.subtract(255, out, out=out)
     return out
@@ -829,9 +853,14 @@ def roi_stats(
     ys = (np.arange(top, bottom, dtype=np.float64) + 0.5 - cy) / ry
     xs = (np.arange(left, right, dtype=np.float64) + 0.5 - cx) / rx
     mask = ys[:, None] ** 2 + xs[None, :] ** 2 <= 1.0
+    if not mask.any():
+        raise Invalid("the ellipse contains no pixel centre")
+    padding = _padding_mask(image, arr[top:bottom, left:right])
+    if padding is not None:
+        mask &= ~padding
     inside = values[top:bottom, left:right][mask].astype(np.float64)
     if inside.size == 0:
-        raise Invalid("the ellipse contains no pixel centre")
+        raise Invalid("the ellipse contains only padding outside the scanned area")
     spacing, source, _ = _spacing(image.ds, index)
     area = math.pi * rx * ry * spacing[0] * spacing[1] if spacing else None
     return RoiStats(

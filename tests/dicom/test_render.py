@@ -479,6 +479,27 @@ def test_roi_refuses_bad_ellipses_and_colour() -> None:
         roi_stats(bundled("SC_rgb_rle.dcm"), 1, (50, 50, 5, 5))
 
 
+def test_roi_and_min_max_leave_out_pixel_padding(tmp_path: Path) -> None:
+    def pad(ds: Dataset) -> None:
+        ds.PixelPaddingValue = 175  # the stored value at (0, 0)
+
+    path = copy_of("CT_small.dcm", tmp_path, pad)
+    with pytest.raises(Invalid, match="padding"):
+        roi_stats(path, 1, (0.5, 0.5, 0.4, 0.4))
+    stored = pydicom.dcmread(bundled("CT_small.dcm")).pixel_array
+    rows, cols = np.mgrid[0:128, 0:128]
+    mask = ((cols + 0.5 - 10) / 10) ** 2 + ((rows + 0.5 - 10) / 10) ** 2 <= 1
+    kept = mask & (stored != 175)
+    assert 0 < kept.sum() < mask.sum()
+    stats = roi_stats(path, 1, (10, 10, 10, 10))
+    assert stats.pixel_count == int(kept.sum())
+    assert stats.mean == pytest.approx(stored[kept].mean() - 1024)
+    # min/max window: the smallest real value is black, padding is out of the range
+    out = png(path)
+    real_min = stored[stored != 175].min()
+    assert out[stored == real_min].max() == 0
+
+
 def test_roi_without_spacing_has_no_area(tmp_path: Path) -> None:
     ds = new_image(np.arange(64, dtype=np.uint16).reshape(8, 8), modality="OT")
     stats = roi_stats(write(ds, tmp_path / "ot.dcm"), 1, (4, 4, 2, 2))

@@ -387,6 +387,8 @@ class _Walker:
         self._identifiers: re.Pattern[str] | None = None
         self._identifiers_ready = False
         self.codec = self._codec(ds)
+        # collected before the walk removes them; compiled only if a descriptor needs cleaning
+        self._words = self._identifying_words(ds)
 
     @staticmethod
     def _codec(ds: Dataset) -> str | None:
@@ -422,18 +424,20 @@ class _Walker:
             return "\\".join(str(v) for v in value)
         return str(value)
 
+    def _identifying_words(self, ds: Dataset) -> set[str]:
+        words: set[str] = set()
+        for tag in _IDENTIFYING_TAGS.intersection(ds.keys()):
+            text = self.text(ds.get_item(tag), self.codec or "latin_1") or ""
+            if text.strip():
+                words.add(text.strip())
+            words.update(w for w in re.split(r"[\s^\\,=/]+", text) if len(w) >= 3)
+        return words
+
     def identifiers(self) -> re.Pattern[str] | None:
         if not self._identifiers_ready:
             self._identifiers_ready = True
-            words: set[str] = set()
-            for tag in _IDENTIFYING_TAGS.intersection(self.root.keys()):
-                text = self.text(self.root.get_item(tag), self.codec or "latin_1") or ""
-                if text:
-                    words.add(text.strip())
-                words.update(w for w in re.split(r"[\s^\\,=/]+", text) if len(w) >= 3)
-            words.discard("")
-            if words:
-                ordered = sorted(words, key=len, reverse=True)
+            if self._words:
+                ordered = sorted(self._words, key=len, reverse=True)
                 self._identifiers = re.compile(
                     r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
                     re.IGNORECASE,

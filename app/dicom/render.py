@@ -184,12 +184,56 @@ def _check_size(path: Path) -> None:
         raise DicomRejected("the file is larger than Teachfile renders", _STATUS_OUT_OF_RESOURCES)
 
 
+_DEFLATED = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _is_deflated(fh: BinaryIO) -> bool:
+    """True if the File Meta Information names the Deflated transfer syntax.
+
+    Checked before pydicom parses the file, because pydicom inflates a deflated
+    dataset whole and without a limit, which a small hostile file turns into
+    gigabytes. Group 0002 is always explicit VR little endian (PS3.10 7.1).
+    """
+    fh.seek(128)
+    if fh.read(4) != b"DICM":
+        fh.seek(0)
+        return False
+    meta = fh.read(1024)
+    pos = 0
+    while True:
+        if pos + 12 > len(meta) and len(meta) < 65536:
+            more = fh.read(4096)
+            if more:
+                meta += more
+                continue
+        if pos + 8 > len(meta):
+            break
+        group, elem = struct.unpack_from("<HH", meta, pos)
+        if group != 0x0002:
+            break
+        if meta[pos + 4 : pos + 6] in (b"OB", b"OW", b"UN", b"UT", b"SQ", b"UC", b"UR"):
+            if pos + 12 > len(meta):
+                break
+            length, start = struct.unpack_from("<I", meta, pos + 8)[0], pos + 12
+        else:
+            length, start = struct.unpack_from("<H", meta, pos + 6)[0], pos + 8
+        if elem == 0x0010:
+            fh.seek(0)
+            return meta[start : start + length].rstrip(b"\x00 ") == _DEFLATED
+        pos = start + length
+    fh.seek(0)
+    return False
+
+
 def _read_header(fh: BinaryIO) -> Dataset:
     """Parse everything before the pixel data; ``fh`` is left at the pixel data tag.
 
     Values over 1 MiB (an embedded document, a private blob) are left on disk
-    (``defer_size``) so a large element before the pixels costs no memory.
+    (``defer_size``) so a large element before the pixels costs no memory. A
+    deflated file is inflated whole, up to :data:`MAX_INFLATED_BYTES`.
     """
+    if _is_deflated(fh):
+        return _inflate_dataset(fh)
     try:
         return pydicom.dcmread(fh, stop_before_pixels=True, defer_size="1 MB")
     except Exception as exc:  # pydicom raises many types; name only the type
@@ -376,7 +420,7 @@ def _inflate_dataset(fh: BinaryIO) -> Dataset:
     fh.seek(144 + group_length)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out = bytearray()
-    while chunk := fh.read(1024 * 1024):
+    while chunk := fh.read(64 * 1024):
         try:
             out += inflater.decompress(chunk, MAX_INFLATED_BYTES + 1 - len(out))
         except zlib.error:
@@ -408,11 +452,10 @@ def _load_frame(path: Path, frame: int) -> tuple[_Image, np.ndarray[Any, Any], i
             ds = _read_header(fh)
             image = _describe(ds)
             index = _check_frame(image, frame)
-            if image.syntax == DeflatedExplicitVRLittleEndian:
-                full = _inflate_dataset(fh)
-                image = _describe(full)
+            if "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+                # Only a deflated file is read with its pixels (already inflated, capped).
                 try:
-                    arr = pixel_array(full, index=index)
+                    arr = pixel_array(ds, index=index)
                 except Exception as exc:
                     raise DicomRejected(f"the frame cannot be decoded ({type(exc).__name__})",
                                         _STATUS_CANNOT_UNDERSTAND) from None

@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
     CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
     RLELossless,
@@ -263,6 +264,29 @@ def test_deflated_transfer_syntax() -> None:
     path = bundled("image_dfl.dcm")
     expected = pydicom.dcmread(path).pixel_array
     np.testing.assert_array_equal(frame_values(path, 1), expected.astype(np.float32))
+
+
+def test_deflate_bomb_is_refused_while_inflating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.dicom.render as render
+
+    ds = new_image(np.zeros((8, 8), np.uint16), modality="OT")
+    ds.add_new(0x00091000, "LO", "TEACHFILE TEST")
+    ds.add_new(0x00091001, "OB", bytes(32 * 1024 * 1024))  # deflates to ~32 KiB
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    path = write(ds, tmp_path / "bomb.dcm")
+    assert path.stat().st_size < 1024 * 1024
+    monkeypatch.setattr(render, "MAX_INFLATED_BYTES", 1024 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomRejected, match="size limit") as caught:
+            render_frame(path, RenderRequest())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.dicom_status == 0xA700
+    assert peak < 4 * 1024 * 1024  # refused at the cap, never inflated to 32 MiB
 
 
 # ---------------------------------------------------------------------------

@@ -234,6 +234,8 @@ class _View:
         live: list[int] = []
         ids: set[str] = set()
         for leaf, base in self.reader.leaf_readers():
+            if leaf.segment() is None:  # an empty index has no segments
+                continue
             ids.add(leaf.segment().segment_id())
             leaf_meta = segments.meta(leaf)
             metas.extend(leaf_meta)
@@ -296,6 +298,8 @@ class _View:
         if self._spell is None:
             counts: Counter[str] = Counter()
             for leaf, _base in self.reader.leaf_readers():
+                if leaf.segment() is None:
+                    continue
                 counts.update(self.segments.spell(leaf))
             by_letter: dict[str, list[tuple[str, int]]] = {}
             for word, df in counts.items():
@@ -473,7 +477,12 @@ class SearchIndex:
         if view is None:
             view = _View(self._ix.searcher(), self._segments)
         elif not view.searcher.up_to_date():
-            view = _View(view.searcher.refresh(), self._segments)
+            # Not searcher.refresh(): in whoosh 2.7.5 it reuses the reader of a segment
+            # whose deletions changed (stale deletes, seen in the reconcile test) and
+            # fails on an empty index. A new searcher only opens files; what is costly
+            # per segment (meta, spelling) is cached by segment id and survives.
+            view.searcher.close()
+            view = _View(self._ix.searcher(), self._segments)
         else:
             return view
         self._local.view = view

@@ -17,7 +17,6 @@ import argparse
 import random
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -27,71 +26,377 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.search import schema as S  # noqa: E402
-from app.search.index import CaseDocument, SearchIndex, SearchScope  # noqa: E402
-from app.search.query import parse  # noqa: E402
-from app.search.synonyms import load_synonyms  # noqa: E402
+from app.search import schema as S
+from app.search.index import CaseDocument, SearchIndex, SearchScope
+from app.search.query import parse
+from app.search.synonyms import load_synonyms
 
 # (diagnosis, abbreviation or "", modality, body region, key findings)
 DIAGNOSES = [
-    ("pneumothorax", "PTX", "CR", "Chest", ["visceral pleural line", "absent lung markings", "deep sulcus sign"]),
-    ("tension pneumothorax", "", "CR", "Chest", ["mediastinal shift", "flattened hemidiaphragm", "absent lung markings"]),
-    ("pulmonary embolism", "PE", "CT", "Chest", ["filling defect", "right heart strain", "wedge shaped infarct"]),
-    ("community acquired pneumonia", "CAP", "CR", "Chest", ["lobar consolidation", "air bronchogram", "pleural effusion"]),
-    ("pleural effusion", "", "CR", "Chest", ["blunted costophrenic angle", "meniscus sign", "fluid layering"]),
-    ("sarcoidosis", "", "CT", "Chest", ["perilymphatic nodules", "hilar lymphadenopathy", "fibrosis"]),
-    ("usual interstitial pneumonia", "UIP", "CT", "Chest", ["honeycombing", "traction bronchiectasis", "basal reticulation"]),
-    ("lung adenocarcinoma", "", "CT", "Chest", ["spiculated nodule", "pleural retraction", "ground glass opacity"]),
-    ("tuberculosis", "TB", "CR", "Chest", ["upper lobe cavitation", "tree in bud nodules", "calcified granuloma"]),
-    ("aortic dissection", "", "CT", "Chest", ["intimal flap", "false lumen", "mediastinal haematoma"]),
-    ("subarachnoid haemorrhage", "SAH", "CT", "Head", ["hyperdense blood in basal cisterns", "hydrocephalus", "sulcal blood"]),
-    ("subdural haematoma", "SDH", "CT", "Head", ["crescentic collection", "midline shift", "mass effect"]),
-    ("extradural haematoma", "EDH", "CT", "Head", ["biconvex collection", "skull fracture", "mass effect"]),
-    ("acute ischaemic stroke", "", "MR", "Head", ["restricted diffusion", "loss of grey white differentiation", "hyperdense MCA sign"]),
-    ("glioblastoma", "GBM", "MR", "Head", ["ring enhancing lesion", "vasogenic oedema", "central necrosis"]),
-    ("cerebral abscess", "", "MR", "Head", ["ring enhancing lesion", "restricted diffusion", "smooth enhancing rim"]),
-    ("multiple sclerosis", "MS", "MR", "Head", ["periventricular lesions", "Dawson fingers", "juxtacortical lesions"]),
+    (
+        "pneumothorax",
+        "PTX",
+        "CR",
+        "Chest",
+        ["visceral pleural line", "absent lung markings", "deep sulcus sign"],
+    ),
+    (
+        "tension pneumothorax",
+        "",
+        "CR",
+        "Chest",
+        ["mediastinal shift", "flattened hemidiaphragm", "absent lung markings"],
+    ),
+    (
+        "pulmonary embolism",
+        "PE",
+        "CT",
+        "Chest",
+        ["filling defect", "right heart strain", "wedge shaped infarct"],
+    ),
+    (
+        "community acquired pneumonia",
+        "CAP",
+        "CR",
+        "Chest",
+        ["lobar consolidation", "air bronchogram", "pleural effusion"],
+    ),
+    (
+        "pleural effusion",
+        "",
+        "CR",
+        "Chest",
+        ["blunted costophrenic angle", "meniscus sign", "fluid layering"],
+    ),
+    (
+        "sarcoidosis",
+        "",
+        "CT",
+        "Chest",
+        ["perilymphatic nodules", "hilar lymphadenopathy", "fibrosis"],
+    ),
+    (
+        "usual interstitial pneumonia",
+        "UIP",
+        "CT",
+        "Chest",
+        ["honeycombing", "traction bronchiectasis", "basal reticulation"],
+    ),
+    (
+        "lung adenocarcinoma",
+        "",
+        "CT",
+        "Chest",
+        ["spiculated nodule", "pleural retraction", "ground glass opacity"],
+    ),
+    (
+        "tuberculosis",
+        "TB",
+        "CR",
+        "Chest",
+        ["upper lobe cavitation", "tree in bud nodules", "calcified granuloma"],
+    ),
+    (
+        "aortic dissection",
+        "",
+        "CT",
+        "Chest",
+        ["intimal flap", "false lumen", "mediastinal haematoma"],
+    ),
+    (
+        "subarachnoid haemorrhage",
+        "SAH",
+        "CT",
+        "Head",
+        ["hyperdense blood in basal cisterns", "hydrocephalus", "sulcal blood"],
+    ),
+    (
+        "subdural haematoma",
+        "SDH",
+        "CT",
+        "Head",
+        ["crescentic collection", "midline shift", "mass effect"],
+    ),
+    (
+        "extradural haematoma",
+        "EDH",
+        "CT",
+        "Head",
+        ["biconvex collection", "skull fracture", "mass effect"],
+    ),
+    (
+        "acute ischaemic stroke",
+        "",
+        "MR",
+        "Head",
+        ["restricted diffusion", "loss of grey white differentiation", "hyperdense MCA sign"],
+    ),
+    (
+        "glioblastoma",
+        "GBM",
+        "MR",
+        "Head",
+        ["ring enhancing lesion", "vasogenic oedema", "central necrosis"],
+    ),
+    (
+        "cerebral abscess",
+        "",
+        "MR",
+        "Head",
+        ["ring enhancing lesion", "restricted diffusion", "smooth enhancing rim"],
+    ),
+    (
+        "multiple sclerosis",
+        "MS",
+        "MR",
+        "Head",
+        ["periventricular lesions", "Dawson fingers", "juxtacortical lesions"],
+    ),
     ("meningioma", "", "MR", "Head", ["dural tail", "extra-axial mass", "homogeneous enhancement"]),
-    ("intracerebral haemorrhage", "ICH", "CT", "Head", ["hyperdense haematoma", "perihaematomal oedema", "intraventricular extension"]),
+    (
+        "intracerebral haemorrhage",
+        "ICH",
+        "CT",
+        "Head",
+        ["hyperdense haematoma", "perihaematomal oedema", "intraventricular extension"],
+    ),
     ("arteriovenous malformation", "AVM", "MR", "Head", ["flow voids", "nidus", "draining vein"]),
-    ("small bowel obstruction", "SBO", "CT", "Abdomen", ["dilated small bowel loops", "transition point", "small bowel faeces sign"]),
-    ("abdominal aortic aneurysm", "AAA", "CT", "Abdomen", ["aortic diameter above 3 cm", "mural thrombus", "retroperitoneal haematoma"]),
-    ("acute appendicitis", "", "CT", "Abdomen", ["dilated appendix", "periappendiceal fat stranding", "appendicolith"]),
-    ("perforated duodenal ulcer", "", "CT", "Abdomen", ["free air", "pneumoperitoneum", "free fluid"]),
-    ("acute cholecystitis", "", "US", "Abdomen", ["gallbladder wall thickening", "pericholecystic fluid", "gallstones"]),
-    ("hepatocellular carcinoma", "HCC", "CT", "Abdomen", ["arterial hyperenhancement", "washout", "cirrhotic liver"]),
-    ("renal cell carcinoma", "RCC", "CT", "Abdomen", ["enhancing renal mass", "renal vein invasion", "heterogeneous enhancement"]),
-    ("acute pancreatitis", "", "CT", "Abdomen", ["peripancreatic fat stranding", "necrosis", "fluid collection"]),
+    (
+        "small bowel obstruction",
+        "SBO",
+        "CT",
+        "Abdomen",
+        ["dilated small bowel loops", "transition point", "small bowel faeces sign"],
+    ),
+    (
+        "abdominal aortic aneurysm",
+        "AAA",
+        "CT",
+        "Abdomen",
+        ["aortic diameter above 3 cm", "mural thrombus", "retroperitoneal haematoma"],
+    ),
+    (
+        "acute appendicitis",
+        "",
+        "CT",
+        "Abdomen",
+        ["dilated appendix", "periappendiceal fat stranding", "appendicolith"],
+    ),
+    (
+        "perforated duodenal ulcer",
+        "",
+        "CT",
+        "Abdomen",
+        ["free air", "pneumoperitoneum", "free fluid"],
+    ),
+    (
+        "acute cholecystitis",
+        "",
+        "US",
+        "Abdomen",
+        ["gallbladder wall thickening", "pericholecystic fluid", "gallstones"],
+    ),
+    (
+        "hepatocellular carcinoma",
+        "HCC",
+        "CT",
+        "Abdomen",
+        ["arterial hyperenhancement", "washout", "cirrhotic liver"],
+    ),
+    (
+        "renal cell carcinoma",
+        "RCC",
+        "CT",
+        "Abdomen",
+        ["enhancing renal mass", "renal vein invasion", "heterogeneous enhancement"],
+    ),
+    (
+        "acute pancreatitis",
+        "",
+        "CT",
+        "Abdomen",
+        ["peripancreatic fat stranding", "necrosis", "fluid collection"],
+    ),
     ("intussusception", "", "US", "Abdomen", ["target sign", "pseudokidney sign", "lead point"]),
-    ("sigmoid volvulus", "", "CR", "Abdomen", ["coffee bean sign", "dilated sigmoid colon", "absent rectal gas"]),
-    ("deep vein thrombosis", "DVT", "US", "Lower limb", ["non-compressible vein", "echogenic thrombus", "absent flow"]),
-    ("scaphoid fracture", "", "CR", "Wrist", ["lucent fracture line", "scaphoid waist", "avascular necrosis"]),
-    ("anterior cruciate ligament tear", "ACL", "MR", "Knee", ["discontinuous ligament", "bone bruise", "anterior tibial translation"]),
-    ("slipped capital femoral epiphysis", "SCFE", "CR", "Hip", ["widened physis", "Klein line", "epiphyseal displacement"]),
-    ("osteosarcoma", "", "MR", "Knee", ["sunburst periosteal reaction", "Codman triangle", "soft tissue mass"]),
+    (
+        "sigmoid volvulus",
+        "",
+        "CR",
+        "Abdomen",
+        ["coffee bean sign", "dilated sigmoid colon", "absent rectal gas"],
+    ),
+    (
+        "deep vein thrombosis",
+        "DVT",
+        "US",
+        "Lower limb",
+        ["non-compressible vein", "echogenic thrombus", "absent flow"],
+    ),
+    (
+        "scaphoid fracture",
+        "",
+        "CR",
+        "Wrist",
+        ["lucent fracture line", "scaphoid waist", "avascular necrosis"],
+    ),
+    (
+        "anterior cruciate ligament tear",
+        "ACL",
+        "MR",
+        "Knee",
+        ["discontinuous ligament", "bone bruise", "anterior tibial translation"],
+    ),
+    (
+        "slipped capital femoral epiphysis",
+        "SCFE",
+        "CR",
+        "Hip",
+        ["widened physis", "Klein line", "epiphyseal displacement"],
+    ),
+    (
+        "osteosarcoma",
+        "",
+        "MR",
+        "Knee",
+        ["sunburst periosteal reaction", "Codman triangle", "soft tissue mass"],
+    ),
     ("osteoid osteoma", "", "CT", "Lower limb", ["nidus", "cortical thickening", "sclerosis"]),
-    ("developmental dysplasia of the hip", "DDH", "US", "Hip", ["shallow acetabulum", "femoral head subluxation", "alpha angle"]),
-    ("necrotising enterocolitis", "NEC", "CR", "Abdomen", ["pneumatosis intestinalis", "portal venous gas", "dilated loops"]),
-    ("ductal carcinoma in situ", "DCIS", "MG", "Breast", ["fine pleomorphic calcifications", "segmental distribution", "linear branching"]),
-    ("thyroid papillary carcinoma", "", "US", "Neck", ["microcalcifications", "taller than wide nodule", "hypoechoic nodule"]),
-    ("hepatic haemangioma", "", "MR", "Abdomen", ["peripheral nodular enhancement", "centripetal fill in", "T2 hyperintensity"]),
-    ("focal nodular hyperplasia", "FNH", "MR", "Abdomen", ["central scar", "homogeneous arterial enhancement", "isointense"]),
-    ("epiploic appendagitis", "", "CT", "Abdomen", ["central dot sign", "fat stranding", "oval fat lesion"]),
-    ("posterior reversible encephalopathy syndrome", "PRES", "MR", "Head", ["parieto-occipital oedema", "vasogenic oedema", "symmetric"]),
-    ("normal pressure hydrocephalus", "NPH", "MR", "Head", ["ventriculomegaly", "callosal angle", "aqueductal flow void"]),
+    (
+        "developmental dysplasia of the hip",
+        "DDH",
+        "US",
+        "Hip",
+        ["shallow acetabulum", "femoral head subluxation", "alpha angle"],
+    ),
+    (
+        "necrotising enterocolitis",
+        "NEC",
+        "CR",
+        "Abdomen",
+        ["pneumatosis intestinalis", "portal venous gas", "dilated loops"],
+    ),
+    (
+        "ductal carcinoma in situ",
+        "DCIS",
+        "MG",
+        "Breast",
+        ["fine pleomorphic calcifications", "segmental distribution", "linear branching"],
+    ),
+    (
+        "thyroid papillary carcinoma",
+        "",
+        "US",
+        "Neck",
+        ["microcalcifications", "taller than wide nodule", "hypoechoic nodule"],
+    ),
+    (
+        "hepatic haemangioma",
+        "",
+        "MR",
+        "Abdomen",
+        ["peripheral nodular enhancement", "centripetal fill in", "T2 hyperintensity"],
+    ),
+    (
+        "focal nodular hyperplasia",
+        "FNH",
+        "MR",
+        "Abdomen",
+        ["central scar", "homogeneous arterial enhancement", "isointense"],
+    ),
+    (
+        "epiploic appendagitis",
+        "",
+        "CT",
+        "Abdomen",
+        ["central dot sign", "fat stranding", "oval fat lesion"],
+    ),
+    (
+        "posterior reversible encephalopathy syndrome",
+        "PRES",
+        "MR",
+        "Head",
+        ["parieto-occipital oedema", "vasogenic oedema", "symmetric"],
+    ),
+    (
+        "normal pressure hydrocephalus",
+        "NPH",
+        "MR",
+        "Head",
+        ["ventriculomegaly", "callosal angle", "aqueductal flow void"],
+    ),
 ]
-DESCRIPTORS = (
-    "subtle small large extensive focal diffuse bilateral unilateral left right mild moderate "
-    "severe acute chronic subacute heterogeneous homogeneous ill-defined well-defined lobulated "
-    "irregular smooth peripheral central"
-).split()
-ANATOMY = (
-    "upper lobe|lower lobe|middle lobe|lingula|hilum|mediastinum|pleura|diaphragm|liver|"
-    "spleen|pancreas|kidney|adrenal|bladder|caecum|colon|rectum|duodenum|jejunum|ileum|"
-    "frontal lobe|parietal lobe|temporal lobe|occipital lobe|basal ganglia|thalamus|"
-    "cerebellum|brainstem|ventricle|femur|tibia|humerus|radius|ulna|pelvis|acetabulum|"
-    "lumbar spine|cervical spine|thoracic spine|oesophagus|stomach|gallbladder|aorta"
-).split("|")
+DESCRIPTORS = [
+    "subtle",
+    "small",
+    "large",
+    "extensive",
+    "focal",
+    "diffuse",
+    "bilateral",
+    "unilateral",
+    "left",
+    "right",
+    "mild",
+    "moderate",
+    "severe",
+    "acute",
+    "chronic",
+    "subacute",
+    "heterogeneous",
+    "homogeneous",
+    "ill-defined",
+    "well-defined",
+    "lobulated",
+    "irregular",
+    "smooth",
+    "peripheral",
+    "central",
+]
+ANATOMY = [
+    "upper lobe",
+    "lower lobe",
+    "middle lobe",
+    "lingula",
+    "hilum",
+    "mediastinum",
+    "pleura",
+    "diaphragm",
+    "liver",
+    "spleen",
+    "pancreas",
+    "kidney",
+    "adrenal",
+    "bladder",
+    "caecum",
+    "colon",
+    "rectum",
+    "duodenum",
+    "jejunum",
+    "ileum",
+    "frontal lobe",
+    "parietal lobe",
+    "temporal lobe",
+    "occipital lobe",
+    "basal ganglia",
+    "thalamus",
+    "cerebellum",
+    "brainstem",
+    "ventricle",
+    "femur",
+    "tibia",
+    "humerus",
+    "radius",
+    "ulna",
+    "pelvis",
+    "acetabulum",
+    "lumbar spine",
+    "cervical spine",
+    "thoracic spine",
+    "oesophagus",
+    "stomach",
+    "gallbladder",
+    "aorta",
+]
 PRESENTATIONS = [
     "sudden onset dyspnoea",
     "pleuritic chest pain",
@@ -147,7 +452,16 @@ BRITISH = {
     "necrotising": "necrotizing",
     "dyspnoea": "dyspnea",
 }
-TAGS = "trauma emergency oncology paediatric classic pitfall interventional incidental".split()
+TAGS = [
+    "trauma",
+    "emergency",
+    "oncology",
+    "paediatric",
+    "classic",
+    "pitfall",
+    "interventional",
+    "incidental",
+]
 AUDIENCE = ["student", "resident", "consultant", "general practitioner", "radiographer"]
 CERTAINTY = ["certain", "probable", "pathology proven"]
 DIFFICULTY = ["easy", "medium", "hard"]
@@ -236,38 +550,140 @@ def generate(n: int, seed: int = 8) -> Iterator[CaseDocument]:
 # ---------------------------------------------------------------------------- queries
 
 SINGLE = [
-    "pneumothorax", "consolidation", "haematoma", "nidus", "washout", "honeycombing",
-    "appendicolith", "meningioma", "effusion", "necrosis", "fracture", "thrombus",
-    "calcifications", "cavitation", "intussusception", "sarcoidosis", "volvulus",
-    "hydrocephalus", "dissection", "osteosarcoma",
+    "pneumothorax",
+    "consolidation",
+    "haematoma",
+    "nidus",
+    "washout",
+    "honeycombing",
+    "appendicolith",
+    "meningioma",
+    "effusion",
+    "necrosis",
+    "fracture",
+    "thrombus",
+    "calcifications",
+    "cavitation",
+    "intussusception",
+    "sarcoidosis",
+    "volvulus",
+    "hydrocephalus",
+    "dissection",
+    "osteosarcoma",
 ]
 AND2 = [
-    "ring enhancing", "mass effect", "fat stranding", "lobar consolidation", "restricted diffusion",
-    "filling defect", "target sign", "central scar", "midline shift", "bone bruise",
-    "transition point", "dural tail", "meniscus sign", "flow voids", "portal gas",
-    "cortical thickening", "coffee bean", "pleural retraction", "callosal angle", "free fluid",
+    "ring enhancing",
+    "mass effect",
+    "fat stranding",
+    "lobar consolidation",
+    "restricted diffusion",
+    "filling defect",
+    "target sign",
+    "central scar",
+    "midline shift",
+    "bone bruise",
+    "transition point",
+    "dural tail",
+    "meniscus sign",
+    "flow voids",
+    "portal gas",
+    "cortical thickening",
+    "coffee bean",
+    "pleural retraction",
+    "callosal angle",
+    "free fluid",
 ]
-PHRASE = ['"' + f + '"' for f in [
-    "ring enhancing lesion", "free air", "deep sulcus sign", "air bronchogram",
-    "tree in bud", "central dot sign", "sunburst periosteal reaction", "visceral pleural line",
-    "gallbladder wall thickening", "hyperdense blood", "target sign", "intimal flap",
-    "peripheral nodular enhancement", "perilymphatic nodules", "false lumen",
-    "dilated appendix", "absent flow", "right heart strain", "widened physis", "codman triangle",
-]]
+PHRASE = [
+    '"' + f + '"'
+    for f in [
+        "ring enhancing lesion",
+        "free air",
+        "deep sulcus sign",
+        "air bronchogram",
+        "tree in bud",
+        "central dot sign",
+        "sunburst periosteal reaction",
+        "visceral pleural line",
+        "gallbladder wall thickening",
+        "hyperdense blood",
+        "target sign",
+        "intimal flap",
+        "peripheral nodular enhancement",
+        "perilymphatic nodules",
+        "false lumen",
+        "dilated appendix",
+        "absent flow",
+        "right heart strain",
+        "widened physis",
+        "codman triangle",
+    ]
+]
 FACET = SINGLE[::-1]
 ABBREV = [
-    "PTX", "PE", "SAH", "ICH", "SBO", "AAA", "DVT", "GGO", "SDH", "EDH", "GBM", "HCC", "RCC",
-    "ACL", "SCFE", "DDH", "NEC", "DCIS", "FNH", "PRES",
+    "PTX",
+    "PE",
+    "SAH",
+    "ICH",
+    "SBO",
+    "AAA",
+    "DVT",
+    "GGO",
+    "SDH",
+    "EDH",
+    "GBM",
+    "HCC",
+    "RCC",
+    "ACL",
+    "SCFE",
+    "DDH",
+    "NEC",
+    "DCIS",
+    "FNH",
+    "PRES",
 ]
 MISSPELT = [
-    "pneumothroax", "menigioma", "hydrocephlus", "intussuseption", "sarcoidossis", "osteosarcomma",
-    "apendicitis", "haematma", "consolidaton", "cavitaton", "volvolus", "embolsm", "effusoin",
-    "honeycombng", "dissecton", "pancreatitis acte", "thrombsis", "fractre", "necrossis", "nidos",
+    "pneumothroax",
+    "menigioma",
+    "hydrocephlus",
+    "intussuseption",
+    "sarcoidossis",
+    "osteosarcomma",
+    "apendicitis",
+    "haematma",
+    "consolidaton",
+    "cavitaton",
+    "volvolus",
+    "embolsm",
+    "effusoin",
+    "honeycombng",
+    "dissecton",
+    "pancreatitis acte",
+    "thrombsis",
+    "fractre",
+    "necrossis",
+    "nidos",
 ]
 PREFIX = [
-    "pneumo*", "haem*", "hem*", "consol*", "calc*", "fract*", "thromb*", "hydro*", "oste*",
-    "menin*", "intra*", "perip*", "lymph*", "cerebr*", "necro*", "dilat*", "enhanc*", "vasc*",
-    "cortic*", "bronch*",
+    "pneumo*",
+    "haem*",
+    "hem*",
+    "consol*",
+    "calc*",
+    "fract*",
+    "thromb*",
+    "hydro*",
+    "oste*",
+    "menin*",
+    "intra*",
+    "perip*",
+    "lymph*",
+    "cerebr*",
+    "necro*",
+    "dilat*",
+    "enhanc*",
+    "vasc*",
+    "cortic*",
+    "bronch*",
 ]
 CLASSES = {
     "single": SINGLE,
@@ -290,6 +706,7 @@ def _pct(values: list[float], p: float) -> float:
 
 # ------------------------------------------------------------------------------ FTS5
 
+
 def fts5_build(path: Path, docs: list[CaseDocument]) -> float:
     con = sqlite3.connect(path)
     con.executescript(
@@ -311,17 +728,36 @@ def fts5_build(path: Path, docs: list[CaseDocument]) -> float:
         for d in docs:
             con.execute(
                 "INSERT INTO cases VALUES (?,?,?,?,?,?,?,?)",
-                (d.case_id, d.slug, d.title, d.published_at.timestamp(), d.visibility,
-                 d.institution_id, ",".join(map(str, d.author_ids)), d.difficulty),
+                (
+                    d.case_id,
+                    d.slug,
+                    d.title,
+                    d.published_at.timestamp(),
+                    d.visibility,
+                    d.institution_id,
+                    ",".join(map(str, d.author_ids)),
+                    d.difficulty,
+                ),
             )
             con.execute(
                 "INSERT INTO cases_fts(rowid, title, history, findings, diagnosis, differential,"
                 " discussion, teaching_points) VALUES (?,?,?,?,?,?,?,?)",
-                (d.case_id, d.title, d.history, d.findings, d.diagnosis, d.differential,
-                 d.discussion, d.teaching_points),
+                (
+                    d.case_id,
+                    d.title,
+                    d.history,
+                    d.findings,
+                    d.diagnosis,
+                    d.differential,
+                    d.discussion,
+                    d.teaching_points,
+                ),
             )
-            rows = [("modality", v) for v in d.modality] + [
-                ("body_region", v) for v in d.body_region] + [("difficulty", d.difficulty)]
+            rows = (
+                [("modality", v) for v in d.modality]
+                + [("body_region", v) for v in d.body_region]
+                + [("difficulty", d.difficulty)]
+            )
             con.executemany(
                 "INSERT INTO facets VALUES (?,?,?)", [(d.case_id, f, v) for f, v in rows]
             )
@@ -361,7 +797,8 @@ def fts5_search(con: sqlite3.Connection, text: str, facet: bool) -> int:
     )
     facet_sql = (
         " AND c.id IN (SELECT case_id FROM facets WHERE facet='modality' AND value='CT')"
-        if facet else ""
+        if facet
+        else ""
     )
     con.execute("DROP TABLE IF EXISTS temp.hits")
     con.execute(
@@ -392,6 +829,7 @@ def fts5_search(con: sqlite3.Connection, text: str, facet: bool) -> int:
 
 # ------------------------------------------------------------------------------- run
 
+
 def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -420,8 +858,10 @@ def run(n: int, per_class: int, workdir: Path) -> dict[str, dict[str, list[float
     con.commit()
     size_f = db_path.stat().st_size
 
-    print(f"whoosh: build {build_w + opt_w:.1f} s, "
-          f"{n / (build_w + opt_w):.0f} docs/s, index {size_w / 1e6:.1f} MB")
+    print(
+        f"whoosh: build {build_w + opt_w:.1f} s, "
+        f"{n / (build_w + opt_w):.0f} docs/s, index {size_w / 1e6:.1f} MB"
+    )
     print(f"fts5:   build {build_f:.1f} s, {n / build_f:.0f} docs/s, index {size_f / 1e6:.1f} MB")
 
     for q in WARMUP:
@@ -434,26 +874,34 @@ def run(n: int, per_class: int, workdir: Path) -> dict[str, dict[str, list[float
         facet = cls == "facet"
         filters = FACET_FILTER if facet else None
         times["teachfile"][cls] = [
-            timed(lambda q=q: ix.search(q, SCOPE, filters=filters)) for q in qs
+            timed(lambda q=q, f=filters: ix.search(q, SCOPE, filters=f)) for q in qs
         ]
-        times["fts5"][cls] = [timed(lambda q=q: fts5_search(con, q, facet)) for q in qs]
+        times["fts5"][cls] = [timed(lambda q=q, f=facet: fts5_search(con, q, f)) for q in qs]
     con.close()
 
     print(f"{'class':10} {'engine':10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for cls in CLASSES:
         for engine in ("teachfile", "fts5"):
             v = times[engine][cls]
-            print(f"{cls:10} {engine:10} {_pct(v, .5) * 1e3:8.1f} {_pct(v, .95) * 1e3:8.1f}"
-                  f" {max(v) * 1e3:8.1f}")
+            print(
+                f"{cls:10} {engine:10} {_pct(v, 0.5) * 1e3:8.1f} {_pct(v, 0.95) * 1e3:8.1f}"
+                f" {max(v) * 1e3:8.1f}"
+            )
     all_w = [t for v in times["teachfile"].values() for t in v]
     all_f = [t for v in times["fts5"].values() for t in v]
     p95w, p95f = _pct(all_w, 0.95), _pct(all_f, 0.95)
-    print(f"{'ALL':10} {'teachfile':10} {_pct(all_w, .5) * 1e3:8.1f} {p95w * 1e3:8.1f}"
-          f" {max(all_w) * 1e3:8.1f}")
-    print(f"{'ALL':10} {'fts5':10} {_pct(all_f, .5) * 1e3:8.1f} {p95f * 1e3:8.1f}"
-          f" {max(all_f) * 1e3:8.1f}")
-    print(f"p95 ratio teachfile/fts5 = {p95w / p95f:.2f}; max query {max(all_w) * 1e3:.0f} ms; "
-          f"goal p95 ratio <= 1.0, max < 1000 ms, 100k build < 600 s")
+    print(
+        f"{'ALL':10} {'teachfile':10} {_pct(all_w, 0.5) * 1e3:8.1f} {p95w * 1e3:8.1f}"
+        f" {max(all_w) * 1e3:8.1f}"
+    )
+    print(
+        f"{'ALL':10} {'fts5':10} {_pct(all_f, 0.5) * 1e3:8.1f} {p95f * 1e3:8.1f}"
+        f" {max(all_f) * 1e3:8.1f}"
+    )
+    print(
+        f"p95 ratio teachfile/fts5 = {p95w / p95f:.2f}; max query {max(all_w) * 1e3:.0f} ms; "
+        f"goal p95 ratio <= 1.0, max < 1000 ms, 100k build < 600 s"
+    )
     return times
 
 

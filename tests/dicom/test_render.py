@@ -628,11 +628,13 @@ def test_corrupt_rle_frame(tmp_path: Path) -> None:
         render_frame(path, RenderRequest())
 
 
-def test_codestream_larger_than_header_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                                  "SC_rgb_jpeg_gdcm.dcm"])
+def test_codestream_larger_than_header_is_refused(tmp_path: Path, name: str) -> None:
     def shrink(ds: Dataset) -> None:
         ds.Rows = 32
 
-    path = copy_of("MR_small_jp2klossless.dcm", tmp_path, shrink)
+    path = copy_of(name, tmp_path, shrink)
     with pytest.raises(DicomRejected, match="does not match"):
         render_frame(path, RenderRequest())
 

@@ -6,6 +6,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -237,6 +238,42 @@ def sources_remove(ae_title: str) -> None:
     with get_db().sessionmaker.begin() as session:
         sources.remove_source(session, ae_title, actor=None)
     click.echo(f"Removed {ae_title.strip()}.")
+
+
+@cli.command("deid")
+@click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--quarantine",
+    "quarantine_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Hold objects that may carry burned-in text here instead of refusing them.",
+)
+@with_appcontext
+def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> None:
+    """De-identify every DICOM file under IN_DIR into OUT_DIR (PS3.15 Annex E), on every core."""
+    from app.dicom.batch import REPORT_NAME, deidentify_tree
+
+    with click.progressbar(length=1, label="De-identifying", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        summary = deidentify_tree(
+            in_dir,
+            out_dir,
+            secret=current_app.config["DEID_SECRET"],
+            source="cli",
+            quarantine_dir=quarantine_dir,
+            progress=progress,
+        )
+    click.echo(summary.line())
+    if summary.report:
+        click.echo(f"Report: {out_dir / REPORT_NAME}", err=True)
+    if not summary.ok:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -739,7 +739,9 @@ def render_case_md(meta: CaseMeta, sections: dict[str, str]) -> str:
 
 
 def _number(v: float) -> float:
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+    """Whole numbers as ints, so 120.0 and 120 write alike (numpy scalars become plain)."""
+    f = float(v)
+    return int(f) if f.is_integer() else f
 
 
 def _question_dict(q: QuizQuestion) -> dict[str, Any]:

@@ -1050,6 +1050,285 @@ def extradural(dest: Path) -> None:
     finish(spec, dest)
 
 
+def tube(yy: np.ndarray, xx: np.ndarray, p0: tuple[float, float], p1: tuple[float, float],
+         r: float) -> np.ndarray:
+    """Mask of a capsule (a vessel or bowel segment) from p0 to p1 (row, col), radius r."""
+    (y0, x0), (y1, x1) = p0, p1
+    dy, dx = y1 - y0, x1 - x0
+    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / (dy * dy + dx * dx), 0, 1)
+    return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= r
+
+
+def chest_ct(seed: int, *, slices: int = 24, phase: str = "none", pe: bool = False,
+             dissection: bool = False, noise: float = 8.0) -> np.ndarray:
+    """Axial chest CT in HU, 256 x 256 at 1.4 mm, slices from the arch (0) to the heart.
+
+    ``phase``: "none", "pa" (CT pulmonary angiogram) or "aorta" (arterial CTA).
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = grid(256, 256)
+    lung_tex = texture(rng, (256, 256), 1.5)
+    blood = {"none": 40.0, "pa": 180.0, "aorta": 330.0}[phase]
+    pa_blood = {"none": 40.0, "pa": 400.0, "aorta": 170.0}[phase]
+    vol = np.empty((slices, 256, 256))
+    for i in range(slices):
+        hu = np.full((256, 256), -1000.0)
+        body = ellipse(yy, xx, 128, 128, 80, 115)
+        hu[body] = 30.0
+        fat = ellipse(yy, xx, 128, 128, 80, 115) & ~ellipse(yy, xx, 128, 128, 72, 107)
+        hu[fat] = -100.0
+        lungs = ellipse(yy, xx, 122, 76, 60, 42) | ellipse(yy, xx, 122, 180, 58, 40)
+        hu[lungs] = -850.0 + 35 * lung_tex[lungs]
+        hu[ellipse(yy, xx, 125, 128, 42, 24) & ~lungs] = -90.0  # mediastinal fat
+        vertebra = ellipse(yy, xx, 186, 128, 14, 15)
+        hu[vertebra] = 1000.0
+        hu[ellipse(yy, xx, 186, 128, 12, 13)] = 350.0
+        hu[ellipse(yy, xx, 203, 128, 5, 6)] = 20.0  # spinal canal
+        aorta_desc = (160.0, 154.0, 11.0)
+        vessels: list[tuple[np.ndarray, float]] = []
+        if i < 5:  # aortic arch
+            vessels.append((tube(yy, xx, (110, 112), (160, 150), 12), blood))
+        else:
+            vessels.append((ellipse(yy, xx, 104, 116, 16, 16), blood))  # ascending aorta
+            vessels.append((ellipse(yy, xx, *aorta_desc[:2], 11, 11), blood))
+        if 5 <= i < 12:
+            vessels.append((ellipse(yy, xx, 96, 146, 14, 14), pa_blood))  # pulmonary trunk
+            vessels.append((tube(yy, xx, (104, 146), (116, 84), 8), pa_blood))  # right PA
+            vessels.append((tube(yy, xx, (100, 150), (124, 176), 8), pa_blood))  # left PA
+        if i >= 12:
+            heart = ellipse(yy, xx, 100, 140, 44, 56) & ~ellipse(yy, xx, 160, 154, 12, 12)
+            hu[heart] = 40.0
+            vessels.append((ellipse(yy, xx, 88, 126, 20, 24), pa_blood))  # right ventricle
+            vessels.append((ellipse(yy, xx, 108, 160, 20, 22), blood))  # left ventricle
+        for mask, value in vessels:
+            hu[mask] = value
+        if pe and 6 <= i < 11:
+            hu[tube(yy, xx, (106, 140), (114, 100), 4)] = 35.0
+            hu[tube(yy, xx, (103, 152), (116, 168), 4)] = 35.0
+        if dissection:
+            centres = [(104.0, 116.0, 16.0), (160.0, 154.0, 11.0)] if i >= 5 else []
+            for cy, cx, r in centres:
+                flap = (np.abs((yy - cy) - 0.6 * (xx - cx)) < 1.0) & ellipse(yy, xx, cy, cx, r, r)
+                false_lumen = ellipse(yy, xx, cy, cx, r, r) & ((yy - cy) - 0.6 * (xx - cx) > 1)
+                if phase == "aorta":
+                    hu[false_lumen] = 170.0
+                hu[flap] = 60.0 if phase != "none" else 45.0
+                if phase == "none":  # displaced intimal calcification
+                    hu[ellipse(yy, xx, cy - 3, cx + 3, 1.5, 1.5)] = 600.0
+            if i < 5:
+                arch_flap = tube(yy, xx, (110, 112), (160, 150), 1.0)
+                hu[arch_flap] = 60.0
+        hu = blur(hu, 0.6) + rng.normal(0, noise, hu.shape)
+        vol[i] = hu
+    return vol
+
+
+CTPA_TEXT = {
+    "history": (
+        "A 58-year-old woman, ten days after a total knee replacement, with sudden "
+        "pleuritic chest pain and breathlessness. Pulse 118/min, SpO~2~ 89% on air, "
+        "blood pressure 104/70 mmHg. Wells score 7.5. CT pulmonary angiogram.\n\n"
+    ),
+    "findings": (
+        "- **Filling defects** in the right and left main pulmonary arteries, extending "
+        "across the bifurcation (saddle embolus), surrounded by contrast (*polo mint* "
+        "appearance in cross-section).\n"
+        "- The lung window series shows no infarct or effusion.\n"
+        "- Right ventricular size should be assessed on the lower slices (RV:LV ratio)."
+    ),
+    "diagnosis_text": "**Acute bilateral central pulmonary embolism** (saddle embolus).",
+    "differential": (
+        "- Mixing artefact from unopacified blood (ill-defined, varies with phase).\n"
+        "- Chronic thromboembolism (eccentric, webs, calcification, mosaic perfusion).\n"
+        "- Pulmonary artery sarcoma (expansile, enhancing, grows along the vessel).\n"
+        "- Hilar lymph node mistaken for a defect (outside the vessel on scrolling)."
+    ),
+    "discussion": (
+        "CTPA is the first-line test for suspected pulmonary embolism when the probability "
+        "is high or the D-dimer is positive. An acute embolus is a central filling defect "
+        "with an acute angle to the vessel wall; a chronic one is eccentric and forms an "
+        "obtuse angle. Always look for right heart strain: RV:LV diameter over 1.0, bowing "
+        "of the septum, reflux of contrast into the IVC.\n\n"
+        "For a rural clinician, the decision to treat may come before the scan: with high "
+        "clinical probability, start anticoagulation while waiting. Thrombolysis is for "
+        "high-risk PE (shock or hypotension). Scroll every slice in both series: the "
+        "mediastinal window for emboli, the lung window for infarcts and alternative "
+        "diagnoses."
+    ),
+    "teaching_points": (
+        "1. Acute PE: central defect, acute angles, polo mint on cross-section.\n"
+        "2. Check the RV:LV ratio on every positive CTPA.\n"
+        "3. High clinical probability: anticoagulate before the scan.\n"
+        "4. Read the lung window too: infarct, effusion, alternative diagnoses."
+    ),
+    "references": (
+        "- Konstantinides SV, Meyer G, Becattini C, et al. 2019 ESC Guidelines for the "
+        "diagnosis and management of acute pulmonary embolism. *Eur Heart J* "
+        "2020;41:543-603.\n"
+        "- Wittram C, Maher MM, Yoo AJ, et al. CT angiography of pulmonary embolism: "
+        "diagnostic criteria and causes of misdiagnosis. *RadioGraphics* 2004;24:1219-1238.\n"
+        "- Wells PS, Anderson DR, Rodger M, et al. Derivation of a simple clinical model to "
+        "categorize patients' probability of pulmonary embolism. *Thromb Haemost* "
+        "2000;83:416-420."
+    ),
+}
+
+
+@case("pulmonary-embolism-ctpa")
+def pulmonary_embolism(dest: Path) -> None:
+    study = Study("pulmonary-embolism-ctpa", 5, "CT", "CT PULMONARY ANGIOGRAM", "CHEST",
+                  "058Y", "F")
+    common = {"pixel_mm": 1.4, "slice_mm": 5.0, "z0": -40.0, "contrast": "Iohexol 350"}
+    ct_series(study, 2, "CTPA mediastinum 5mm", chest_ct(505, phase="pa", pe=True),
+              kernel="B30f", window=(100, 700), folder="s2-mediastinum",
+              **common)  # type: ignore[arg-type]
+    ct_series(study, 3, "CTPA lung 5mm", chest_ct(506, phase="pa", pe=True, noise=14),
+              kernel="B70f", window=(-600, 1500), folder="s3-lung",
+              **common)  # type: ignore[arg-type]
+    written = write_study(study, dest)
+    med = by_folder(written, "s2-mediastinum")
+    k = med[8]
+    spec = Spec(
+        slug="pulmonary-embolism-ctpa",
+        meta=meta(
+            title="Saddle pulmonary embolism after knee replacement",
+            diagnosis="Acute bilateral central pulmonary embolism",
+            modality=["CT"], body_region=["chest"],
+            tags=["pulmonary embolism", "PE", "CTPA", "venous thromboembolism"],
+            difficulty="intermediate",
+            audience=["rural generalist", "must not miss", "resident"],
+            certainty="imaging consensus", small_hospital_modality=["CT"],
+            synthetic_images=True, key_images=[key(k)],
+        ),
+        sections={**CTPA_TEXT, "history": CTPA_TEXT["history"] + SYNTHETIC_NOTE},
+        questions=[
+            hotspot("Click the embolus in the right pulmonary artery.", k, (7, 11),
+                    Ellipse(120, 110, 24, 12), "A grey defect inside white contrast."),
+            single("Which sign favours acute over chronic embolism?",
+                   [("Central defect with acute angles to the wall", True, ""),
+                    ("Eccentric, wall-adherent thrombus", False, "Chronic."),
+                    ("Calcification within the thrombus", False, "Chronic."),
+                    ("Webs and bands", False, "Chronic.")]),
+            single("Which findings indicate right ventricular strain?",
+                   [("RV:LV diameter ratio greater than 1", True, ""),
+                    ("Septal bowing towards the left ventricle", True, ""),
+                    ("Contrast reflux into the IVC and hepatic veins", True, ""),
+                    ("A small pericardial effusion", False, "Non-specific.")],
+                   kind="multiple"),
+            freetext("What is the diagnosis?",
+                     ["pulmonary embolism", "PE", "saddle embolus", "saddle pulmonary embolism",
+                      "bilateral pulmonary embolism", "pulmonary embolus"]),
+        ],
+        annotations=[oval(k, 1, 120, 110, 24, 12), oval(k, 1, 160, 110, 12, 10)],
+    )
+    finish(spec, dest)
+
+
+@case("aortic-dissection-type-a")
+def aortic_dissection(dest: Path) -> None:
+    study = Study("aortic-dissection-type-a", 6, "CT", "CT ANGIOGRAM AORTA", "CHEST",
+                  "063Y", "M")
+    common = {"pixel_mm": 1.4, "slice_mm": 5.0, "z0": -40.0}
+    ct_series(study, 2, "Non-contrast 5mm", chest_ct(606, phase="none", dissection=True),
+              kernel="B30f", window=(40, 400), folder="s2-noncontrast",
+              **common)  # type: ignore[arg-type]
+    ct_series(study, 3, "Arterial phase 5mm", chest_ct(607, phase="aorta", dissection=True),
+              kernel="B30f", window=(150, 700), folder="s3-arterial", contrast="Iohexol 350",
+              **common)  # type: ignore[arg-type]
+    written = write_study(study, dest)
+    art = by_folder(written, "s3-arterial")
+    pre = by_folder(written, "s2-noncontrast")
+    k = art[8]
+    spec = Spec(
+        slug="aortic-dissection-type-a",
+        meta=meta(
+            title="Tearing chest pain radiating to the back",
+            diagnosis="Stanford type A aortic dissection",
+            modality=["CT"], body_region=["chest"],
+            tags=["aortic dissection", "acute aortic syndrome", "CTA", "chest pain"],
+            difficulty="intermediate",
+            audience=["rural generalist", "must not miss", "resident"],
+            certainty="surgery", small_hospital_modality=["CT"], synthetic_images=True,
+            key_images=[key(k), key(pre[8])],
+        ),
+        sections={
+            "history": (
+                "A 63-year-old man with poorly controlled hypertension and sudden tearing "
+                "chest pain radiating between the shoulder blades. Blood pressure 182/96 mmHg "
+                "in the right arm and 148/80 mmHg in the left. ECG shows no ST elevation. "
+                "Non-contrast and arterial-phase CT of the chest.\n\n" + SYNTHETIC_NOTE
+            ),
+            "findings": (
+                "- Non-contrast: **displaced intimal calcification** inside the lumen of the "
+                "ascending and descending aorta.\n"
+                "- Arterial phase: an **intimal flap** dividing the ascending aorta, the arch "
+                "and the descending aorta into a brightly enhancing true lumen and a less "
+                "enhancing false lumen.\n"
+                "- The ascending aorta is involved: Stanford type A (DeBakey I)."
+            ),
+            "diagnosis_text": "**Acute aortic dissection, Stanford type A.**",
+            "differential": (
+                "- Intramural haematoma (crescentic high-density wall, no flap).\n"
+                "- Penetrating atherosclerotic ulcer.\n"
+                "- Motion artefact of the aortic root (pulsation: curvilinear, vanishes on "
+                "ECG gating, outside the aortic contour)."
+            ),
+            "discussion": (
+                "Dissection starts with an intimal tear; blood splits the media and runs "
+                "along the aorta. Any involvement of the ascending aorta (type A) is a "
+                "surgical emergency: mortality rises by about 1-2% per hour untreated, from "
+                "rupture into the pericardium, aortic regurgitation or coronary occlusion. "
+                "Type B (distal to the left subclavian) is usually managed medically unless "
+                "complicated.\n\n"
+                "The non-contrast series is not wasted: it shows intramural haematoma and "
+                "inward displacement of intimal calcification. In the arterial phase the "
+                "true lumen is usually the smaller, brighter one, continuous with the "
+                "undissected aorta; the false lumen is larger and may contain thrombus and "
+                "the *beak sign* and *cobwebs*.\n\n"
+                "For the rural clinician: control pain and heart rate (target below 60/min) "
+                "and systolic pressure (100-120 mmHg), do not give thrombolysis or heparin "
+                "for a presumed myocardial infarction, and arrange transfer to cardiac "
+                "surgery."
+            ),
+            "teaching_points": (
+                "1. Ascending aorta involved = type A = surgery.\n"
+                "2. Displaced intimal calcification on the non-contrast scan.\n"
+                "3. True lumen: smaller, brighter, continuous with normal aorta.\n"
+                "4. Never thrombolyse chest pain with a pulse or pressure differential "
+                "before dissection is excluded."
+            ),
+            "references": (
+                "- Erbel R, Aboyans V, Boileau C, et al. 2014 ESC Guidelines on the diagnosis "
+                "and treatment of aortic diseases. *Eur Heart J* 2014;35:2873-2926.\n"
+                "- Hagan PG, Nienaber CA, Isselbacher EM, et al. The International Registry "
+                "of Acute Aortic Dissection (IRAD): new insights into an old disease. *JAMA* "
+                "2000;283:897-903.\n"
+                "- LePage MA, Quint LE, Sonnad SS, Deeb GM, Williams DM. Aortic dissection: "
+                "CT features that distinguish true lumen from false lumen. *AJR* "
+                "2001;177:207-211."
+            ),
+        },
+        questions=[
+            single("What defines a Stanford type A dissection?",
+                   [("Involvement of the ascending aorta", True, ""),
+                    ("Origin distal to the left subclavian artery", False, "Type B."),
+                    ("Involvement of the abdominal aorta", False, "Irrelevant to type."),
+                    ("A thrombosed false lumen", False, "")]),
+            hotspot("Click the intimal flap in the ascending aorta.", k, (6, 12),
+                    Ellipse(116, 104, 17, 17), "The flap divides the lumen in two."),
+            freetext("What is the diagnosis?",
+                     ["aortic dissection", "type A aortic dissection", "Stanford A dissection",
+                      "type A dissection", "acute aortic dissection", "dissection"]),
+        ],
+        annotations=[arrow(k, 1, (60, 60), (110, 100), "intimal flap"),
+                     arrow(pre[8], 1, (200, 60), (121, 102), "displaced intimal calcium")],
+    )
+    finish(spec, dest)
+
+
+#@@BATCH3@@
+
+
 def main() -> None:
     CASES_DIR.mkdir(exist_ok=True)
     only = set(sys.argv[1:])

@@ -80,15 +80,21 @@ def _relative(result: DeidResult) -> Path:
     return Path(result.study_uid) / result.series_uid / f"{result.sop_instance_uid}.dcm"
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same directory, then rename."""
+def write_atomic(target: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same directory, then rename.
+
+    The rename alone means a crash never leaves a half file under the final name;
+    ``durable`` adds an fsync (about 0.7 ms a file here), which a re-runnable batch
+    into a scratch directory does not need.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -163,7 +169,8 @@ def deidentify_tree(
             progress(done, len(paths))
     summary.report.sort(key=lambda line: line.split("\t")[1])
     write_atomic(out_dir / REPORT_NAME,
-                 "".join(line + "\n" for line in summary.report).encode("utf-8", "replace"))
+                 "".join(line + "\n" for line in summary.report).encode("utf-8", "replace"),
+                 durable=True)
     summary.seconds = time.perf_counter() - started
     return summary
 

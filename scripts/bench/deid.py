@@ -185,11 +185,11 @@ def main() -> None:
             print(f"{tool:16s} {f['done']:5.0f} files  {f['seconds']:7.2f} s  "
                   f"{f['files_s']:8.1f} files/s  peak {f['peak_kib'] / 1024:6.0f} MiB  "
                   f"left behind: {f['left_behind']:.0f} files")
-        ratio = results["teachfile"]["files_s"] / results["dicognito"]["files_s"]
-        print(f"ratio teachfile / dicognito: {ratio:.2f}x (goal >= 2x, "
-              f"1 core: {results['teachfile-1core']['files_s'] / results['dicognito']['files_s']:.2f}x)")
-        if "deid" in results:
-            print(f"ratio teachfile / deid: {results['teachfile']['files_s'] / results['deid']['files_s']:.2f}x")
+        rate = {tool: f["files_s"] for tool, f in results.items()}
+        print(f"ratio teachfile / dicognito: {rate['teachfile'] / rate['dicognito']:.2f}x "
+              f"(goal >= 2x; on 1 core: {rate['teachfile-1core'] / rate['dicognito']:.2f}x)")
+        if "deid" in rate:
+            print(f"ratio teachfile / deid: {rate['teachfile'] / rate['deid']:.2f}x")
         if results["teachfile"]["left_behind"]:
             raise SystemExit("teachfile left planted identifiers behind")
 

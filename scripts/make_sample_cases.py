@@ -1326,7 +1326,465 @@ def aortic_dissection(dest: Path) -> None:
     finish(spec, dest)
 
 
-#@@BATCH3@@
+def us_frames(seed: int, frames: int, echo_at: Callable[[int, np.ndarray, np.ndarray],
+                                                        np.ndarray]) -> np.ndarray:
+    """Render ``frames`` B-mode frames from ``echo_at(frame, yy, xx)`` echogenicity maps."""
+    rng = np.random.default_rng(seed)
+    mask, depth, _ = us_sector()
+    yy, xx = grid(480, 640)
+    out = np.empty((frames, 480, 640))
+    for f in range(frames):
+        out[f] = render_us(echo_at(f, yy, xx), rng, mask, depth)
+    return out
+
+
+@case("acute-appendicitis-ultrasound")
+def appendicitis(dest: Path) -> None:
+    study = Study("acute-appendicitis-ultrasound", 7, "US", "US APPENDIX", "ABDOMEN",
+                  "014Y", "F")
+    cy, cx = 230.0, 330.0
+
+    def transverse(f: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        press = 6 * np.sin(np.pi * f / 7)  # graded compression: wall layers move, appendix not
+        echo = np.full(yy.shape, 0.55)
+        echo[yy < 45 - press] = 0.45
+        echo[(yy >= 45 - press) & (yy < 95 - press)] = 0.3 + 0.1 * (np.sin(yy / 3) > 0)[
+            (yy >= 45 - press) & (yy < 95 - press)]
+        echo[(yy >= 95 - press) & (yy < 102 - press)] = 0.95
+        r = np.hypot(yy - cy, xx - cx)
+        echo[(r >= 42) & (r < 80)] = 1.0  # inflamed, echogenic periappendiceal fat
+        echo[r < 42] = 0.25
+        echo[(r >= 24) & (r < 32)] = 0.9  # submucosa
+        echo[r < 16] = 0.05  # fluid-filled lumen
+        for vy, vx, vr in ((380, 250, 26), (390, 320, 20)):  # external iliac artery and vein
+            echo[np.hypot(yy - vy, xx - vx) < vr] = 0.02
+        return echo
+
+    def longitudinal(f: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        echo = np.full(yy.shape, 0.55)
+        echo[yy < 45] = 0.45
+        echo[(yy >= 45) & (yy < 95)] = 0.35
+        echo[(yy >= 95) & (yy < 102)] = 0.95
+        shaft = tube(yy, xx, (220, 190), (250 + f, 470), 42)
+        echo[tube(yy, xx, (220, 190), (250 + f, 470), 80) & ~shaft] = 1.0
+        echo[shaft] = 0.25
+        echo[tube(yy, xx, (220, 190), (250 + f, 470), 32) & ~tube(yy, xx, (220, 190),
+                                                                  (250 + f, 470), 24)] = 0.9
+        echo[tube(yy, xx, (220, 190), (250 + f, 470), 16)] = 0.05
+        stone = np.hypot(yy - 226, xx - 250) < 12
+        echo[stone] = 2.2  # appendicolith
+        echo[(np.abs(xx - 250) < 11) & (yy > 238)] *= 0.08  # its acoustic shadow
+        return echo
+
+    cm = 0.0125  # 6 cm depth: a high-frequency linear-ish view of the right iliac fossa
+    us_cine(study, 1, "RIF transverse graded compression", us_frames(707, 8, transverse),
+            cm_per_pixel=cm, folder="s1-transverse")
+    us_cine(study, 2, "RIF longitudinal", us_frames(708, 6, longitudinal), cm_per_pixel=cm,
+            folder="s2-longitudinal")
+    written = write_study(study, dest)
+    tr, lo = by_folder(written, "s1-transverse")[0], by_folder(written, "s2-longitudinal")[0]
+    spec = Spec(
+        slug="acute-appendicitis-ultrasound",
+        meta=meta(
+            title="Right iliac fossa pain in a teenager: the non-compressible appendix",
+            diagnosis="Acute appendicitis with an appendicolith",
+            modality=["US"], body_region=["abdomen", "pelvis"],
+            tags=["appendicitis", "appendicolith", "right iliac fossa pain", "paediatric",
+                  "graded compression"],
+            difficulty="intermediate",
+            audience=["rural generalist", "must not miss", "student"],
+            certainty="surgery", small_hospital_modality=["ultrasound"],
+            synthetic_images=True, key_images=[key(tr, 4), key(lo, 3)],
+        ),
+        sections={
+            "history": (
+                "A 14-year-old girl with 24 hours of periumbilical pain that has moved to the "
+                "right iliac fossa, anorexia and a temperature of 38.1 °C. Urine pregnancy "
+                "test negative. Ultrasound of the right iliac fossa with graded compression "
+                "(two cine loops: transverse and longitudinal).\n\n" + SYNTHETIC_NOTE
+            ),
+            "findings": (
+                "- A blind-ending tubular structure arising from the caecum, **12-13 mm in "
+                "outer diameter**, that does **not compress** during graded compression.\n"
+                "- Target appearance in cross-section: fluid-filled lumen, echogenic "
+                "submucosa, hypoechoic muscle layer.\n"
+                "- **Echogenic inflamed periappendiceal fat** around it.\n"
+                "- A bright **appendicolith** with posterior acoustic shadowing in the "
+                "longitudinal view.\n"
+                "- The external iliac vessels lie deep to it (landmark)."
+            ),
+            "diagnosis_text": "**Acute appendicitis** with an obstructing appendicolith.",
+            "differential": (
+                "- Mesenteric adenitis (enlarged nodes, normal appendix).\n"
+                "- Terminal ileitis (Crohn's disease, Yersinia): thick ileum, normal appendix.\n"
+                "- Ovarian torsion or a haemorrhagic cyst (examine the right ovary).\n"
+                "- Meckel's diverticulitis."
+            ),
+            "discussion": (
+                "Ultrasound is the first imaging test for suspected appendicitis in children, "
+                "young women and pregnancy: no radiation, and a generalist can learn the "
+                "technique. Graded compression with a linear probe displaces bowel gas; the "
+                "normal appendix is compressible and 6 mm or less. Diagnostic signs are an "
+                "outer diameter over 6 mm, non-compressibility, echogenic surrounding fat, "
+                "an appendicolith, and hyperaemia on colour Doppler. A retrocaecal appendix "
+                "may not be seen; a non-visualised appendix is not a normal appendix.\n\n"
+                "An appendicolith raises the risk of perforation and of failure of "
+                "antibiotic-only treatment. Loss of the echogenic submucosal layer and a "
+                "periappendiceal collection suggest perforation."
+            ),
+            "teaching_points": (
+                "1. Outer diameter > 6 mm and non-compressible = appendicitis.\n"
+                "2. Echogenic fat around it is inflammation, not a normal finding.\n"
+                "3. Appendicolith: bright focus with a shadow; higher perforation risk.\n"
+                "4. Not seen is not normal: repeat, or use clinical scores and CT/MR."
+            ),
+            "references": (
+                "- Puylaert JB. Acute appendicitis: US evaluation using graded compression. "
+                "*Radiology* 1986;158:355-360.\n"
+                "- Trout AT, Sanchez R, Ladino-Torres MF. Reevaluating the sonographic "
+                "criteria for acute appendicitis in children: a review of the literature and "
+                "a retrospective analysis of 246 cases. *Acad Radiol* 2012;19:1382-1394.\n"
+                "- Di Saverio S, Podda M, De Simone B, et al. Diagnosis and treatment of "
+                "acute appendicitis: 2020 update of the WSES Jerusalem guidelines. *World J "
+                "Emerg Surg* 2020;15:27."
+            ),
+        },
+        questions=[
+            hotspot("Click the inflamed appendix in cross-section.", tr, (1, 8),
+                    Ellipse(cx, cy, 44, 44), "The target does not change shape under "
+                    "compression."),
+            single("What is the upper limit of the outer diameter of a normal appendix "
+                   "on ultrasound?",
+                   [("6 mm", True, ""), ("3 mm", False, ""), ("10 mm", False, ""),
+                    ("15 mm", False, "")], reference="Puylaert 1986."),
+            single("Which findings support appendicitis?",
+                   [("Non-compressibility", True, ""),
+                    ("Echogenic periappendiceal fat", True, ""),
+                    ("An appendicolith", True, ""),
+                    ("Peristalsis within the structure", False, "Suggests normal bowel.")],
+                   kind="multiple"),
+            freetext("What is the bright focus with a shadow in the longitudinal view?",
+                     ["appendicolith", "faecolith", "fecalith", "fecolith", "appendicolith "
+                      "with shadowing"]),
+        ],
+        annotations=[arrow(lo, 3, (330, 120), (256, 212), "appendicolith")],
+    )
+    finish(spec, dest)
+
+
+@case("ruptured-ectopic-fast")
+def ruptured_ectopic(dest: Path) -> None:
+    study = Study("ruptured-ectopic-fast", 8, "US", "US FAST", "ABDOMEN", "029Y", "F")
+
+    def ruq(f: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        breathe = 4 * np.sin(2 * np.pi * f / 8)
+        echo = np.full(yy.shape, 0.5)
+        kidney = ellipse(yy, xx, 300 + breathe, 390, 70, 140, angle=-18)
+        liver = yy < 210 + 0.25 * (xx - 320) + breathe
+        echo[liver] = 0.55
+        stripe = ellipse(yy, xx, 300 + breathe, 390, 90, 160, angle=-18) & ~kidney & ~liver
+        echo[stripe] = 0.03  # anechoic free fluid in the hepatorenal pouch
+        echo[kidney] = 0.35
+        echo[ellipse(yy, xx, 300 + breathe, 390, 28, 95, angle=-18)] = 0.95  # renal sinus fat
+        return echo
+
+    def pelvis(f: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        echo = np.full(yy.shape, 0.5)
+        echo[ellipse(yy, xx, 140, 320, 70, 140)] = 0.02  # bladder
+        uterus = ellipse(yy, xx, 280, 300, 70, 90)
+        fluid = ellipse(yy, xx, 300, 320, 120, 220) & ~uterus & (yy > 200)
+        echo[fluid] = 0.12  # blood: anechoic to low-level echoes
+        echo[uterus] = 0.5
+        echo[ellipse(yy, xx, 280, 300, 4, 60)] = 0.85  # thin endometrium, no sac
+        ring = ellipse(yy, xx, 300 + f, 470, 28, 28) & ~ellipse(yy, xx, 300 + f, 470, 18, 18)
+        echo[ring] = 1.0  # tubal ring
+        echo[ellipse(yy, xx, 300 + f, 470, 18, 18)] = 0.05
+        return echo
+
+    cm = 0.025  # 12 cm depth, curvilinear abdominal probe
+    us_cine(study, 1, "FAST RUQ hepatorenal", us_frames(808, 8, ruq), cm_per_pixel=cm,
+            folder="s1-ruq")
+    us_cine(study, 2, "Pelvis transverse", us_frames(809, 6, pelvis), cm_per_pixel=cm,
+            folder="s2-pelvis")
+    written = write_study(study, dest)
+    ruq_w, pel = by_folder(written, "s1-ruq")[0], by_folder(written, "s2-pelvis")[0]
+    spec = Spec(
+        slug="ruptured-ectopic-fast",
+        meta=meta(
+            title="Collapse at 7 weeks: free fluid on FAST",
+            diagnosis="Ruptured left tubal ectopic pregnancy with haemoperitoneum",
+            modality=["US"], body_region=["abdomen", "pelvis"],
+            tags=["ectopic pregnancy", "FAST", "haemoperitoneum", "free fluid",
+                  "obstetrics", "shock"],
+            difficulty="beginner",
+            audience=["rural generalist", "must not miss", "student"],
+            certainty="surgery", small_hospital_modality=["ultrasound"],
+            synthetic_images=True, key_images=[key(ruq_w, 1), key(pel, 3)],
+        ),
+        sections={
+            "history": (
+                "A 29-year-old woman collapsed at home. Last menstrual period seven weeks "
+                "ago; urine hCG positive. Pulse 124/min, blood pressure 84/52 mmHg, "
+                "shoulder-tip pain and a tender abdomen. Bedside FAST and transabdominal "
+                "pelvic ultrasound in the emergency department.\n\n" + SYNTHETIC_NOTE
+            ),
+            "findings": (
+                "- Right upper quadrant: an **anechoic stripe in the hepatorenal pouch** "
+                "(Morison's pouch) between liver and right kidney: free fluid.\n"
+                "- Pelvis: **no intrauterine gestational sac**; thin endometrium.\n"
+                "- Free fluid with low-level echoes (blood) around the uterus and in the "
+                "pouch of Douglas.\n"
+                "- A small echogenic ring in the left adnexa (*tubal ring*)."
+            ),
+            "diagnosis_text": "**Ruptured ectopic pregnancy** with haemoperitoneum.",
+            "differential": (
+                "- Ruptured haemorrhagic corpus luteum cyst with an early intrauterine "
+                "pregnancy not yet visible.\n"
+                "- Incomplete miscarriage (products in the cavity; fluid usually small).\n"
+                "- Other causes of haemoperitoneum: splenic rupture, trauma."
+            ),
+            "discussion": (
+                "In a woman of reproductive age with a positive pregnancy test and shock, "
+                "free fluid on FAST is a ruptured ectopic pregnancy until proven otherwise; "
+                "the treatment is resuscitation and laparoscopy or laparotomy, not further "
+                "imaging. The hepatorenal pouch is the most dependent part of the upper "
+                "abdomen in a supine patient, so it fills early; a FAST that shows fluid "
+                "there in this setting suggests a large haemoperitoneum.\n\n"
+                "An empty uterus with a positive hCG is a *pregnancy of unknown location*: "
+                "ectopic, very early intrauterine, or failed. Echogenic fluid in the pelvis "
+                "and an adnexal mass separate from the ovary make ectopic very likely. "
+                "Beware the *pseudosac*: a fluid collection in the cavity without a double "
+                "decidual ring or yolk sac."
+            ),
+            "teaching_points": (
+                "1. Positive hCG + shock + free fluid = ruptured ectopic: theatre.\n"
+                "2. Look at Morison's pouch first: it is dependent and fills early.\n"
+                "3. Empty uterus + positive hCG = pregnancy of unknown location, not "
+                "reassurance.\n"
+                "4. Echogenic (not anechoic) pelvic fluid suggests blood."
+            ),
+            "references": (
+                "- Rose JS. Ultrasound in abdominal trauma. *Emerg Med Clin North Am* "
+                "2004;22:581-599.\n"
+                "- National Institute for Health and Care Excellence. *Ectopic pregnancy and "
+                "miscarriage: diagnosis and initial management* (NG126). London: NICE; 2019 "
+                "(updated 2023).\n"
+                "- Lin EP, Bhatt S, Dogra VS. Diagnostic clues to ectopic pregnancy. "
+                "*RadioGraphics* 2008;28:1661-1671."
+            ),
+        },
+        questions=[
+            hotspot("Click the free fluid in the hepatorenal pouch.", ruq_w, (1, 8),
+                    Ellipse(262, 315, 34, 75),
+                    "The anechoic stripe between liver and kidney."),
+            single("What is the next step for this patient?",
+                   [("Resuscitation and urgent surgery", True, ""),
+                    ("Serum hCG in 48 hours", False, "For stable pregnancies of unknown "
+                     "location only."),
+                    ("Transvaginal scan tomorrow", False, ""),
+                    ("Methotrexate", False, "Contraindicated with rupture and instability.")]),
+            freetext("Name the space between the liver and the right kidney.",
+                     ["Morison's pouch", "Morisons pouch", "Morison pouch",
+                      "hepatorenal pouch", "hepatorenal recess", "hepatorenal space"]),
+        ],
+        annotations=[arrow(ruq_w, 1, (150, 200), (250, 318), "free fluid"),
+                     arrow(pel, 3, (600, 180), (490, 285), "tubal ring")],
+    )
+    finish(spec, dest)
+
+
+def abdominal_radiograph(seed: int) -> np.ndarray:
+    """Supine AP abdomen, 1024 x 1024 at 0.4 mm, with dilated small bowel (step ladder)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = grid(1024, 1024)
+    img = np.full((1024, 1024), 150.0)
+    body = ellipse(yy, xx, 520, 512, 620, 470)
+    img[body] = 1900.0
+    img[(np.abs(xx - 512) < 45) & body] += 350  # lumbar spine
+    for k in range(5):  # vertebral end plates
+        img[(np.abs(yy - (120 + 150 * k)) < 6) & (np.abs(xx - 512) < 45)] += 250
+    for side in (-1, 1):
+        wing = ellipse(yy, xx, 860, 512 + side * 250, 170, 150, angle=side * 20)
+        img[wing & body] += 450
+        img[ellipse(yy, xx, 430, 512 + side * 120, 260, 40, angle=-side * 12) & body] += 120
+    img[ellipse(yy, xx, 210, 300, 150, 190)] += 150  # liver
+    loops = [((330, 330), (330, 700)), ((450, 330), (450, 700)), ((570, 330), (570, 700)),
+             ((690, 380), (690, 660)), ((330, 700), (450, 700)), ((450, 330), (570, 330)),
+             ((570, 700), (690, 660))]
+    gas = np.zeros((1024, 1024), dtype=bool)
+    for p0, p1 in loops:
+        gas |= tube(yy, xx, p0, p1, 50)
+    img[gas] = 650.0
+    folds = gas & (np.abs(((xx + 0.15 * yy) % 22) - 11) < 2.5)
+    img[folds] = 1250.0  # valvulae conniventes cross the whole width of the loop
+    walls = np.zeros_like(gas)
+    for p0, p1 in loops:
+        walls |= tube(yy, xx, p0, p1, 55)
+    img[walls & ~gas] = 2050.0
+    img = blur(img, 2.0) + rng.normal(0, 5, img.shape)
+    return np.clip(img, 0, 4095)
+
+
+@case("small-bowel-obstruction")
+def small_bowel_obstruction(dest: Path) -> None:
+    study = Study("small-bowel-obstruction", 9, "DX", "XR ABDOMEN SUPINE", "ABDOMEN",
+                  "072Y", "F")
+    radiograph(study, 1, "Abdomen AP supine", abdominal_radiograph(909), pixel_mm=0.4,
+               view="AP", orientation=("L", "F"), window=(1500, 2800), folder="s1-abdomen")
+    (axr,) = write_study(study, dest)
+    spec = Spec(
+        slug="small-bowel-obstruction",
+        meta=meta(
+            title="Vomiting and distension years after a hysterectomy",
+            diagnosis="Adhesional small bowel obstruction",
+            modality=["DX"], body_region=["abdomen"],
+            tags=["small bowel obstruction", "SBO", "adhesions", "valvulae conniventes",
+                  "acute abdomen"],
+            difficulty="beginner",
+            audience=["rural generalist", "must not miss", "student"],
+            certainty="clinical", small_hospital_modality=["X-ray"], synthetic_images=True,
+            key_images=[key(axr)],
+        ),
+        sections={
+            "history": (
+                "A 72-year-old woman with two days of colicky central abdominal pain, "
+                "bilious vomiting and a distended abdomen; no flatus for 24 hours. "
+                "Hysterectomy 15 years ago. Supine abdominal radiograph.\n\n" + SYNTHETIC_NOTE
+            ),
+            "findings": (
+                "- Multiple **dilated, gas-filled central loops** up to 40 mm across, "
+                "arranged in a *step-ladder* pattern.\n"
+                "- **Valvulae conniventes** cross the full width of the loops (small bowel, "
+                "not colon).\n"
+                "- No gas in the colon or rectum.\n"
+                "- No free gas is shown (this needs an erect chest film or CT)."
+            ),
+            "diagnosis_text": "**Small bowel obstruction**, probably adhesional.",
+            "differential": (
+                "- Large bowel obstruction (peripheral loops, haustra that do not cross the "
+                "whole width, a caecum over 9 cm is at risk).\n"
+                "- Paralytic ileus (small and large bowel dilated, gas to the rectum).\n"
+                "- Obstructed hernia: always examine the groins."
+            ),
+            "discussion": (
+                "Use the **3-6-9 rule**: small bowel over 3 cm, colon over 6 cm, caecum over "
+                "9 cm is dilated. Small bowel is central with valvulae conniventes that "
+                "cross the whole lumen; colon is peripheral with haustra that do not. The "
+                "radiograph confirms obstruction in about half to two thirds of cases; a "
+                "fluid-filled obstruction can look nearly normal (the *string of beads* on "
+                "an erect film).\n\n"
+                "CT with intravenous contrast finds the transition point and the cause, and "
+                "the signs of strangulation that change management: reduced wall "
+                "enhancement, mesenteric oedema, a closed loop, pneumatosis. Adhesions "
+                "cause most small bowel obstructions in patients who have had surgery; an "
+                "obstructed hernia in those who have not. Management is *drip and suck* "
+                "(IV fluids, nasogastric decompression), water-soluble contrast challenge, "
+                "and surgery for strangulation or failure to resolve."
+            ),
+            "teaching_points": (
+                "1. 3-6-9: small bowel > 3 cm, colon > 6 cm, caecum > 9 cm.\n"
+                "2. Valvulae conniventes cross the whole width; haustra do not.\n"
+                "3. Examine the hernial orifices.\n"
+                "4. CT for the cause and for strangulation."
+            ),
+            "references": (
+                "- ten Broek RPG, Krielen P, Di Saverio S, et al. Bologna guidelines for "
+                "diagnosis and management of adhesive small bowel obstruction (ASBO): 2017 "
+                "update. *World J Emerg Surg* 2018;13:24.\n"
+                "- Silva AC, Pimenta M, Guimarães LS. Small bowel obstruction: what to look "
+                "for. *RadioGraphics* 2009;29:423-439.\n"
+                "- Thompson WM, Kilani RK, Smith BB, et al. Accuracy of abdominal "
+                "radiography in acute small-bowel obstruction: does reviewer experience "
+                "matter? *AJR* 2007;188:W233-W238."
+            ),
+        },
+        questions=[
+            hotspot("Click a loop showing valvulae conniventes.", axr, (1, 1),
+                    Ellipse(515, 450, 185, 50), "Folds that cross the whole width."),
+            single("Above what diameter is small bowel considered dilated?",
+                   [("3 cm", True, "The 3-6-9 rule."), ("6 cm", False, "Colon."),
+                    ("9 cm", False, "Caecum."), ("1 cm", False, "")]),
+            freetext("What is the commonest cause of small bowel obstruction in a patient "
+                     "with previous abdominal surgery?",
+                     ["adhesions", "adhesional", "adhesion", "postoperative adhesions",
+                      "adhesive small bowel obstruction"]),
+        ],
+        annotations=[arrow(axr, 1, (860, 300), (705, 430), "valvulae conniventes")],
+    )
+    finish(spec, dest)
+
+
+@case("normal-thoracic-vertebra-ct")
+def thoracic_vertebra(dest: Path) -> None:
+    """The one real image: pydicom's bundled CT_small.dcm, through the de-identifier."""
+    path = Path(pydicom.data.__file__).parent / "test_files" / "CT_small.dcm"
+    ds = pydicom.dcmread(path)
+    ds.StudyDescription = "CT THORAX"
+    ds.SeriesDescription = "Axial soft tissue (cropped)"
+    ds.BodyPartExamined = "CHEST"
+    study = Study("normal-thoracic-vertebra-ct", 10, "CT", "CT THORAX", "CHEST", "", "")
+    study.add("s1-axial/0001.dcm", ds)
+    (ct,) = write_study(study, dest)
+    spec = Spec(
+        slug="normal-thoracic-vertebra-ct",
+        meta=meta(
+            title="Anatomy primer: a thoracic vertebra and the descending aorta on CT",
+            diagnosis="Normal anatomy",
+            modality=["CT"], body_region=["spine", "chest"],
+            tags=["anatomy", "spine", "three-column", "normal"],
+            difficulty="beginner", audience=["student", "rural generalist"],
+            certainty="imaging consensus", small_hospital_modality=["CT"],
+            synthetic_images=False, case_of_the_day_eligible=False, key_images=[key(ct)],
+        ),
+        sections={
+            "history": (
+                "A real, de-identified axial CT image (a 128 x 128 crop, 0.66 mm pixels) "
+                "distributed with the pydicom library as a test file. It is shown here to "
+                "practise naming normal structures before reading trauma spines.\n\n"
+                "*This image is real; it has passed through Teachfile's de-identifier.*"
+            ),
+            "findings": (
+                "- Vertebral body with trabecular bone, enclosed by a thin cortex.\n"
+                "- Pedicles and laminae forming a complete ring around the spinal canal.\n"
+                "- The spinous process pointing posteriorly; a costovertebral joint on one "
+                "side.\n"
+                "- The round soft-tissue density anterolateral to the vertebral body on the "
+                "patient's left is the **descending thoracic aorta**.\n"
+                "- Paraspinal muscles posteriorly."
+            ),
+            "diagnosis_text": "Normal thoracic vertebra and descending aorta.",
+            "discussion": (
+                "The three-column model (Denis) divides the spine into the anterior column "
+                "(anterior longitudinal ligament, anterior two thirds of the body), the "
+                "middle column (posterior third of the body, posterior longitudinal "
+                "ligament) and the posterior column (pedicles, facets, laminae, spinous "
+                "process, ligaments). Injury to two or more columns is unstable. On every "
+                "axial image, check that the ring around the canal is complete and that the "
+                "body's cortex is intact; then scroll the sagittal reformats for alignment."
+            ),
+            "teaching_points": (
+                "1. Name the ring: body, pedicles, laminae, spinous process.\n"
+                "2. Two-column injury = unstable.\n"
+                "3. The descending aorta lies to the left of the thoracic spine."
+            ),
+            "references": (
+                "- Denis F. The three column spine and its significance in the classification "
+                "of acute thoracolumbar spinal injuries. *Spine* 1983;8:817-831.\n"
+                "- pydicom test data: `CT_small.dcm` (https://github.com/pydicom/pydicom)."
+            ),
+        },
+        questions=[
+            single("Which structures form the posterior column in the Denis model?",
+                   [("Pedicles, facets, laminae and spinous process", True, ""),
+                    ("Anterior two thirds of the vertebral body", False, "Anterior column."),
+                    ("Posterior longitudinal ligament", False, "Middle column.")]),
+            freetext("Name the large vessel anterolateral to the vertebral body.",
+                     ["descending aorta", "descending thoracic aorta", "aorta",
+                      "thoracic aorta"]),
+        ],
+    )
+    finish(spec, dest)
+
 
 
 def main() -> None:

@@ -191,7 +191,7 @@ def set_pixels(ds: Dataset, arr: np.ndarray, bits_stored: int, rle: bool = False
     ds.HighBit = bits_stored - 1
     ds.PixelRepresentation = 0
     if rle:
-        ds.compress(RLELossless, arr)
+        ds.compress(RLELossless, arr, generate_instance_uid=False)
     else:
         ds.PixelData = arr.tobytes()
         ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -180,22 +183,58 @@ def intake_config(app: Flask) -> IntakeConfig:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=11112, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--ae-title", default="TEACHFILE", show_default=True, help="Our AE title.")
+@click.option(
+    "--workers",
+    default=min(4, os.cpu_count() or 1),
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Receiver processes sharing the port (de-identification is CPU-bound).",
+)
 @with_appcontext
 @_one_line_errors
-def receive_command(host: str, port: int, ae_title: str) -> None:
+def receive_command(host: str, port: int, ae_title: str, workers: int) -> None:
     """Run the DICOM C-ECHO / C-STORE receiver for the allowed sources."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    prepare(app)
+    title = sources.normalise_ae_title(ae_title)
+    get_db(app).engine.dispose()  # children open their own connections
+    click.echo(f"Receiving as {title} on {host}:{port} with {workers} processes (Ctrl+C to stop)")
+    if workers == 1:
+        _serve_receiver(host, port, title, shared_port=False)
+        return
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_serve_receiver, args=(host, port, title, True), daemon=True)
+        for _ in range(workers)
+    ]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for child in children:
+        child.start()
+    try:
+        while all(child.is_alive() for child in children):
+            children[0].join(timeout=1)
+    finally:
+        for child in children:
+            child.terminate()
+    failed = [child.exitcode for child in children if child.exitcode not in (0, None, -15)]
+    if failed:
+        raise click.ClickException(f"a receiver process stopped (exit {failed[0]})")
+
+
+def _serve_receiver(host: str, port: int, ae_title: str, shared_port: bool) -> None:
+    """One receiver process: its own app, engine and association threads."""
     from app.dicom import receiver
     from app.services.receiving import ReceivingHooks
 
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    prepare(app)
+    app = create_app()
     hooks = ReceivingHooks(get_db(app).sessionmaker, intake_config(app))
-    title = sources.normalise_ae_title(ae_title)
-    click.echo(f"Receiving as {title} on {host}:{port} (Ctrl+C to stop)")
     try:
-        receiver.start(host, port, title, hooks, block=True)
+        receiver.start(host, port, ae_title, hooks, block=True, shared_port=shared_port)
     except OSError as err:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}") from None
+        click.echo(f"Error: cannot listen on {host}:{port}: {err.strerror}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.group("sources")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,8 +86,54 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["teachfile.db"] = Database(engine, sessionmaker(engine, expire_on_commit=False))
+    maker = sessionmaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        WriteGate(Path(app.config["DATA_DIR"]) / "sqlite-writer.lock").install(maker)
+    app.extensions["teachfile.db"] = Database(engine, maker)
     app.teardown_appcontext(_close_session)
+
+
+class WriteGate:
+    """One SQLite writer at a time across threads and processes, waiting in a queue.
+
+    SQLite's own busy handler backs off in steps of up to 100 ms, so writers that
+    collide (the web server, several receiver processes) lose most of their time
+    asleep: 4 associations into 2 receiver processes stored fewer images per second
+    than 1 (scripts/bench/ingest.py). A session takes this file lock at its first
+    flush and gives it back when its transaction ends; waiting polls every 0.5 ms.
+    """
+
+    timeout = 30.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def install(self, maker: sessionmaker[Session]) -> None:
+        event.listen(maker, "before_flush", self._acquire)
+        event.listen(maker, "after_transaction_end", self._release)
+
+    def _acquire(self, session: Session, *_args: Any) -> None:
+        if "teachfile.write_gate" in session.info:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise TimeoutError("the database stayed busy for 30 s") from None
+                time.sleep(0.0005)
+        session.info["teachfile.write_gate"] = fd
+
+    @staticmethod
+    def _release(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            fd = session.info.pop("teachfile.write_gate", None)
+            if fd is not None:
+                os.close(fd)  # closing the descriptor drops the flock
 
 
 def get_db(app: Flask | None = None) -> Database:

@@ -8,6 +8,7 @@ to an object is the caller's (``app/services/receiving.py``), through
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -170,12 +171,51 @@ def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler
     ]
 
 
+class _Server(ThreadedAssociationServer):
+    """Replies (C-STORE-RSP) are small: without TCP_NODELAY, Nagle's algorithm and the
+    sender's delayed ACK add up to 40 ms per object (measured: dcmtk's own storescp
+    stores 22 images/s without it, 900 with it)."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+
+class _SharedPortServer(_Server):
+    """Several receiver processes listen on one port; the kernel spreads associations
+    over them (SO_REUSEPORT), so de-identification uses every core."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 def start(
-    host: str, port: int, ae_title: str, hooks: ReceiverHooks, *, block: bool = False
-) -> ThreadedAssociationServer | None:
-    """Listen for associations; ``block=False`` returns the server (call ``shutdown()``)."""
+    host: str,
+    port: int,
+    ae_title: str,
+    hooks: ReceiverHooks,
+    *,
+    block: bool = False,
+    shared_port: bool = False,
+) -> ThreadedAssociationServer:
+    """Listen for associations. ``block=True`` serves until interrupted; otherwise the
+    server runs in a thread and is returned (call ``shutdown()``)."""
     ae, handlers = build_ae(ae_title, hooks)
-    server: ThreadedAssociationServer | None = ae.start_server(
-        (host, port), block=block, evt_handlers=handlers
+    server: ThreadedAssociationServer = ae.make_server(
+        (host, port),
+        evt_handlers=handlers,
+        server_class=_SharedPortServer if shared_port else _Server,
     )
+    # As AE.start_server does, so that server.shutdown() finds it.
+    ae._servers.append(server)
+    if block:
+        try:
+            server.serve_forever()
+        finally:
+            server.shutdown()
+        return server
+    threading.Thread(target=server.serve_forever, name="teachfile-receiver", daemon=True).start()
     return server

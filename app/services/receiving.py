@@ -40,7 +40,7 @@ class ReceivingHooks:
     def store(self, calling_ae: str, address: str, data: bytes, sop_class_uid: str) -> StoreResult:
         try:
             with self.make_session.begin() as session:
-                source = sources.authorise_sender(session, calling_ae, address)
+                source = sources.find_sender(session, calling_ae, address)
                 if source is None:  # removed from the allow-list mid-association
                     return StoreResult(CANNOT_UNDERSTAND, "refused", "Sender is not allowed")
                 outcome = self._ingest(session, source, data, sop_class_uid)

@@ -104,13 +104,23 @@ def remove_source(
     session.flush()
 
 
-def authorise_sender(session: Session, ae_title: str, address: str) -> DicomSource | None:
-    """The allowed source for this association, or None (and an audit entry) to refuse it."""
-    title = ae_title.strip()
-    source = session.scalar(select(DicomSource).where(DicomSource.ae_title == title))
+def find_sender(session: Session, ae_title: str, address: str) -> DicomSource | None:
+    """The allowed source for this sender, or None; reads only (called per C-STORE)."""
+    source = session.scalar(select(DicomSource).where(DicomSource.ae_title == ae_title.strip()))
     if source is not None and (source.host is None or source.host == address):
+        return source
+    return None
+
+
+def authorise_sender(session: Session, ae_title: str, address: str) -> DicomSource | None:
+    """At association start: the allowed source (marked as seen), or None and an audit
+    entry to refuse it."""
+    title = ae_title.strip()
+    source = find_sender(session, title, address)
+    if source is not None:
         source.last_seen_at = utcnow()
         return source
+    source = session.scalar(select(DicomSource).where(DicomSource.ae_title == title))
     audit.record(
         session,
         "dicom.association_rejected",

@@ -1,19 +1,38 @@
 """The one permission rule: who may see or change what.
 
-Every view, API route and list query asks here. Role gates (``Permission``)
-raise ``Forbidden``; object rules added by later domains raise ``NotFound`` so
-a forbidden object's existence is not revealed.
+Every view, API route, list query and search asks here. Role gates
+(``can(actor, Permission.X)``) raise ``Forbidden``; object rules raise
+``NotFound`` so a forbidden object's existence is not revealed. List queries use
+:func:`readable_cases`, the same rule as SQL, so counts and pages agree with it.
 """
 
 from __future__ import annotations
 
 import enum
 
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
 from app.errors import Forbidden, NotFound
-from app.models import DicomSource, Institution, QuarantinedObject, Role, Study, User
+from app.models import (
+    Case,
+    CaseAuthor,
+    CaseSet,
+    CaseStatus,
+    CaseStudy,
+    DicomSource,
+    Institution,
+    QuarantinedObject,
+    Role,
+    Study,
+    User,
+    Visibility,
+)
 
 
 class Permission(enum.StrEnum):
+    VIEW = "view"  # read an object (cases, sets, images): visitors included
+    EDIT = "edit"  # change an object (its authors, admins)
     AUTHENTICATED = "authenticated"
     RECEIVE_STUDIES = "receive_studies"
     AUTHOR_CASES = "author_cases"
@@ -23,7 +42,7 @@ class Permission(enum.StrEnum):
     VIEW_AUDIT_LOG = "view_audit_log"
 
 
-# The least role that holds each permission (roles are cumulative).
+# The least role that holds each role-gated permission (roles are cumulative).
 MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.AUTHENTICATED: Role.LEARNER,
     Permission.RECEIVE_STUDIES: Role.EDUCATOR,
@@ -35,15 +54,20 @@ MINIMUM_ROLE: dict[Permission, Role] = {
 }
 
 
+def _active(actor: User | None) -> User | None:
+    return actor if actor is not None and actor.is_active else None
+
+
 def can(actor: User | None, permission: Permission, obj: object | None = None) -> bool:
     """Answer whether ``actor`` (None for a visitor) holds ``permission`` on ``obj``."""
-    if actor is None or not actor.is_active:
+    actor = _active(actor)
+    if isinstance(obj, Case | CaseSet):
+        return _published_rule(actor, permission, obj)
+    if permission in (Permission.VIEW, Permission.EDIT):
+        return actor is not None and actor.role is Role.ADMIN
+    if actor is None or not actor.has_role(MINIMUM_ROLE[permission]):
         return False
-    if not actor.has_role(MINIMUM_ROLE[permission]):
-        return False
-    if obj is None:
-        return True
-    if actor.role is Role.ADMIN:
+    if obj is None or actor.role is Role.ADMIN:
         return True
     if isinstance(obj, Study):
         # Received studies (the inbox) belong to the institution that sent them.
@@ -54,10 +78,86 @@ def can(actor: User | None, permission: Permission, obj: object | None = None) -
     return False
 
 
+def _published_rule(actor: User | None, permission: Permission, obj: Case | CaseSet) -> bool:
+    """Cases and case sets: drafts are their authors' and admins'; published ones follow
+    their visibility (DESIGN.md, "Who uses it")."""
+    if actor is not None and actor.role is Role.ADMIN:
+        return True
+    authored = _is_author(actor, obj)
+    if permission is Permission.EDIT:
+        return authored and actor is not None and actor.has_role(Role.EDUCATOR)
+    if permission is not Permission.VIEW:
+        return False
+    if authored:
+        return True
+    if obj.status is not CaseStatus.PUBLISHED:
+        return False
+    if obj.visibility is Visibility.PUBLIC:
+        return True
+    if obj.visibility is Visibility.INSTITUTION:
+        return (
+            actor is not None
+            and actor.institution_id is not None
+            and actor.institution_id == obj.institution_id
+        )
+    return False
+
+
+def _is_author(actor: User | None, obj: Case | CaseSet) -> bool:
+    if actor is None:
+        return False
+    if isinstance(obj, Case):
+        return obj.is_author(actor)
+    return obj.created_by_id == actor.id
+
+
 def require(actor: User | None, permission: Permission, obj: object | None = None) -> None:
-    """Raise unless ``can``: NotFound for an object the actor may not reach, else Forbidden."""
+    """Raise unless ``can``: NotFound for an object the actor may not see, else Forbidden."""
     if can(actor, permission, obj):
         return
-    if obj is not None:
+    if obj is not None and (permission is Permission.VIEW or not can(actor, Permission.VIEW, obj)):
+        raise NotFound("No such page.")
+    if obj is not None and not isinstance(obj, Case | CaseSet):
         raise NotFound("No such page.")
     raise Forbidden("Your account's role does not allow this.")
+
+
+def readable_cases(actor: User | None, *, include_own_drafts: bool = False) -> ColumnElement[bool]:
+    """SQL for "published cases ``actor`` may read" (what lists, counts and search show)."""
+    actor = _active(actor)
+    published = Case.status == CaseStatus.PUBLISHED
+    if actor is not None and actor.role is Role.ADMIN:
+        return published if not include_own_drafts else true()
+    authored = exists(
+        select(CaseAuthor.case_id).where(
+            CaseAuthor.case_id == Case.id, CaseAuthor.user_id == (actor.id if actor else -1)
+        )
+    )
+    visible = or_(
+        Case.visibility == Visibility.PUBLIC,
+        and_(
+            Case.visibility == Visibility.INSTITUTION,
+            Case.institution_id == actor.institution_id,
+        )
+        if actor is not None and actor.institution_id is not None
+        else false(),
+        authored if actor is not None else false(),
+    )
+    rule = and_(published, visible)
+    if include_own_drafts and actor is not None:
+        return or_(rule, authored)
+    return rule
+
+
+def can_view_study_images(session: Session, actor: User | None, study: Study) -> bool:
+    """Images of a study: its institution's educators (the inbox), admins, or anyone who
+    may view a case that shows the study."""
+    actor = _active(actor)
+    if actor is not None and can(actor, Permission.RECEIVE_STUDIES, study):
+        return True
+    cases = session.scalars(
+        select(Case)
+        .join(CaseStudy, CaseStudy.case_id == Case.id)
+        .where(CaseStudy.study_id == study.id)
+    )
+    return any(can(actor, Permission.VIEW, case) for case in cases)

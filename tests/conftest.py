@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from app import create_app
@@ -178,3 +178,83 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+@pytest.fixture
+def intake_config(app: Flask) -> Any:
+    from app.services import intake
+
+    return intake.make_config(app.config["DATA_DIR"], app.config["DEID_SECRET"])
+
+
+@pytest.fixture
+def create_study(session: Session, intake_config: Any) -> Callable[..., Any]:
+    """A received study of ``institution``: ``slices`` CT images, de-identified and stored."""
+    from app.models import Study
+    from app.services import intake
+    from tests import dicomfiles
+
+    def make(institution: Institution, slices: int = 3, **changes: Any) -> Study:
+        datasets = dicomfiles.ct_series(slices)
+        for ds in datasets:
+            for keyword, value in changes.items():
+                setattr(ds, keyword, value)
+            outcome = intake.ingest(
+                session,
+                dicomfiles.to_bytes(ds),
+                institution=institution,
+                source="test",
+                config=intake_config,
+            )
+        session.commit()
+        study = session.scalars(
+            select(Study).where(Study.study_instance_uid == outcome.study_instance_uid)
+        ).one()
+        return study
+
+    return make
+
+
+@pytest.fixture
+def create_case(session: Session, create_study: Callable[..., Any]) -> Callable[..., Any]:
+    """A case by ``author`` (an educator) on a fresh study of the author's institution.
+
+    ``status`` "draft" or "published"; ``visibility`` "private", "institution" or "public".
+    """
+    from app.db import utcnow
+    from app.models import Case, CaseAuthor, CaseLabel, CaseStatus, CaseStudy, Visibility
+
+    def make(
+        author: User,
+        *,
+        status: str = "published",
+        visibility: str = "public",
+        title: str | None = None,
+        slices: int = 3,
+        **fields: Any,
+    ) -> Case:
+        assert author.institution is not None, "give the author an institution"
+        study = create_study(author.institution, slices=slices)
+        number = next(_counter)
+        case = Case(
+            slug=f"case-{number}",
+            title=title or f"Case {number}",
+            status=CaseStatus(status),
+            visibility=Visibility(visibility),
+            institution_id=author.institution_id,
+            created_by_id=author.id,
+            published_at=utcnow() if status == "published" else None,
+            history="A 54-year-old farmer with sudden pleuritic chest pain.",
+            findings="Visceral pleural line with absent lung markings beyond it.",
+            diagnosis="Pneumothorax",
+            diagnosis_text="Right pneumothorax.",
+            **fields,
+        )
+        case.authors.append(CaseAuthor(user_id=author.id))
+        case.studies.append(CaseStudy(study_id=study.id))
+        case.labels.append(CaseLabel(kind="modality", value="CT"))
+        session.add(case)
+        session.commit()
+        return case
+
+    return make

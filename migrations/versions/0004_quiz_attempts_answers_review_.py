@@ -59,12 +59,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_attempts")),
+        sa.UniqueConstraint("user_id", "set_id", "number", name=op.f("uq_quiz_attempts_user_id")),
     )
     with op.batch_alter_table("quiz_attempts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_quiz_attempts_set_id"), ["set_id"], unique=False)
-        batch_op.create_index(
-            "ix_quiz_attempts_user_id_set_id", ["user_id", "set_id"], unique=False
-        )
 
     op.create_table(
         "certificates",
@@ -235,7 +233,6 @@ def downgrade() -> None:
 
     op.drop_table("certificates")
     with op.batch_alter_table("quiz_attempts", schema=None) as batch_op:
-        batch_op.drop_index("ix_quiz_attempts_user_id_set_id")
         batch_op.drop_index(batch_op.f("ix_quiz_attempts_set_id"))
 
     op.drop_table("quiz_attempts")

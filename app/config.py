@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
     "ALLOW_REGISTRATION": True,
     "LOAD_SAMPLE_CASES": True,
+    # Rendered frames and thumbnails under renders/ (rebuildable), evicted LRU past this.
+    "RENDER_CACHE_BYTES": 2 * 1024**3,
 }
 
 _SECRET_FILES = {"SECRET_KEY": "secret_key", "DEID_SECRET": "deid_secret"}

@@ -9,11 +9,21 @@ import pytest
 
 APP = Path(__file__).resolve().parent.parent / "app"
 
-ADAPTERS = ("app.dicom", "app.search", "app.storage", "app.casefmt", "app.markup")
+ADAPTERS = (
+    "app.dicom",
+    "app.search",
+    "app.storage",
+    "app.casefmt",
+    "app.markup",
+    "app.rendercache",
+)
 
 # (module prefix, prefixes it must not import)
 RULES: list[tuple[str, tuple[str, ...]]] = [
-    ("app.web", ("app.dicom", "app.search", "app.storage", "app.casefmt", "app.cli")),
+    (
+        "app.web",
+        ("app.dicom", "app.search", "app.storage", "app.casefmt", "app.rendercache", "app.cli"),
+    ),
     ("app.cli", ("app.web",)),
     ("app.services", ("flask", "flask_login", "flask_wtf", "app.web", "app.cli")),
     ("app.models", ("app.services", "app.web", "app.cli", "flask", *ADAPTERS)),

@@ -287,6 +287,7 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    case: Mapped[Case] = relationship()
     user: Mapped[User | None] = relationship()
     series: Mapped[Series] = relationship()
     instance: Mapped[Instance] = relationship()

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound
 from app.models import (
+    Annotation,
+    AnnotationVisibility,
     Case,
     CaseAuthor,
     CaseSet,
@@ -63,6 +65,8 @@ def can(actor: User | None, permission: Permission, obj: object | None = None) -
     actor = _active(actor)
     if isinstance(obj, Case | CaseSet):
         return _published_rule(actor, permission, obj)
+    if isinstance(obj, Annotation):
+        return _annotation_rule(actor, permission, obj)
     if permission in (Permission.VIEW, Permission.EDIT):
         return actor is not None and actor.role is Role.ADMIN
     if actor is None or not actor.has_role(MINIMUM_ROLE[permission]):
@@ -99,6 +103,35 @@ def _published_rule(actor: User | None, permission: Permission, obj: Case | Case
             actor is not None
             and actor.institution_id is not None
             and actor.institution_id == obj.institution_id
+        )
+    return False
+
+
+def _annotation_rule(actor: User | None, permission: Permission, note: Annotation) -> bool:
+    """Annotations: never more visible than their case. The teaching overlay is seen by
+    every reader of the case and changed by its editors; a reader's own marks follow
+    their visibility (only me / my institution / everyone who can see the case) and
+    are changed by their author alone."""
+    if not _published_rule(actor, Permission.VIEW, note.case):
+        return False
+    if actor is not None and actor.role is Role.ADMIN:
+        return True
+    if note.teaching:
+        if permission is Permission.EDIT:
+            return _published_rule(actor, Permission.EDIT, note.case)
+        return permission is Permission.VIEW
+    own = actor is not None and note.user_id == actor.id
+    if permission is Permission.EDIT:
+        return own
+    if permission is not Permission.VIEW:
+        return False
+    if own or note.visibility is AnnotationVisibility.CASE_READERS:
+        return True
+    if note.visibility is AnnotationVisibility.INSTITUTION:
+        return (
+            actor is not None
+            and actor.institution_id is not None
+            and actor.institution_id == note.institution_id
         )
     return False
 

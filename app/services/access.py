@@ -22,11 +22,14 @@ from app.models import (
     CaseSet,
     CaseStatus,
     CaseStudy,
+    Comment,
+    Consult,
     DicomSource,
     Institution,
     QuarantinedObject,
     Role,
     Study,
+    Thread,
     User,
     Visibility,
 )
@@ -42,6 +45,10 @@ class Permission(enum.StrEnum):
     MANAGE_INSTITUTIONS = "manage_institutions"
     MANAGE_SOURCES = "manage_sources"
     VIEW_AUDIT_LOG = "view_audit_log"
+    # Discussion (issue 10): hide comments; review reports; ask about one's hospital's studies.
+    MODERATE_COMMENTS = "moderate_comments"
+    REVIEW_REPORTS = "review_reports"
+    CONSULT = "consult"
 
 
 # The least role that holds each role-gated permission (roles are cumulative).
@@ -53,6 +60,9 @@ MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.MANAGE_INSTITUTIONS: Role.ADMIN,
     Permission.MANAGE_SOURCES: Role.ADMIN,
     Permission.VIEW_AUDIT_LOG: Role.ADMIN,
+    Permission.MODERATE_COMMENTS: Role.EDUCATOR,
+    Permission.REVIEW_REPORTS: Role.ADMIN,
+    Permission.CONSULT: Role.LEARNER,
 }
 
 
@@ -67,6 +77,10 @@ def can(actor: User | None, permission: Permission, obj: object | None = None) -
         return _published_rule(actor, permission, obj)
     if isinstance(obj, Annotation):
         return _annotation_rule(actor, permission, obj)
+    if isinstance(obj, Comment):
+        return _comment_rule(actor, permission, obj)
+    if isinstance(obj, Consult):
+        return _consult_rule(actor, permission, obj)
     if permission in (Permission.VIEW, Permission.EDIT):
         return actor is not None and actor.role is Role.ADMIN
     if actor is None or not actor.has_role(MINIMUM_ROLE[permission]):
@@ -74,7 +88,8 @@ def can(actor: User | None, permission: Permission, obj: object | None = None) -
     if obj is None or actor.role is Role.ADMIN:
         return True
     if isinstance(obj, Study):
-        # Received studies (the inbox) belong to the institution that sent them.
+        # Received studies (the inbox) belong to the institution that sent them; its
+        # members may also ask about them (CONSULT, "my hospital's studies").
         return actor.institution_id is not None and obj.institution_id == actor.institution_id
     # Accounts, institutions, sources and quarantined objects are admins' alone.
     if isinstance(obj, User | Institution | DicomSource | QuarantinedObject):
@@ -136,6 +151,71 @@ def _annotation_rule(actor: User | None, permission: Permission, note: Annotatio
     return False
 
 
+def _comment_rule(actor: User | None, permission: Permission, comment: Comment) -> bool:
+    """Comments: logged-in readers of the case; a hospital comment only to members of its
+    institution (and admins, who moderate). EDIT is the writer's; MODERATE educators'."""
+    if actor is None or not can(actor, Permission.VIEW, comment.case):
+        return False
+    own_hospital = (
+        actor.institution_id is not None and actor.institution_id == comment.institution_id
+    )
+    if comment.thread is Thread.HOSPITAL and not (own_hospital or actor.role is Role.ADMIN):
+        return False
+    if permission is Permission.VIEW:
+        return True
+    if permission is Permission.EDIT:
+        return comment.author_id == actor.id and comment.deleted_at is None
+    if permission is Permission.MODERATE_COMMENTS:
+        return actor.has_role(Role.EDUCATOR)
+    return False
+
+
+def _consult_rule(actor: User | None, permission: Permission, consult: Consult) -> bool:
+    """Consults: the asker and the educators of the study's institution (and admins).
+    EDIT (turn into a case draft) is the institution's educators' and admins'."""
+    if actor is None:
+        return False
+    if actor.role is Role.ADMIN:
+        return permission in (Permission.VIEW, Permission.EDIT)
+    educator = actor.has_role(Role.EDUCATOR) and actor.institution_id == consult.institution_id
+    if permission is Permission.VIEW:
+        return educator or (consult.asker_id is not None and consult.asker_id == actor.id)
+    if permission is Permission.EDIT:
+        return educator
+    return False
+
+
+def readable_comments(actor: User | None) -> ColumnElement[bool]:
+    """SQL for "comments ``actor`` may read": the comment rule, for lists and counts."""
+    actor = _active(actor)
+    if actor is None:
+        return false()
+    on_readable_case = Comment.case_id.in_(
+        select(Case.id).where(readable_cases(actor, include_own_drafts=True))
+    )
+    if actor.role is Role.ADMIN:
+        return on_readable_case
+    own_hospital = (
+        Comment.institution_id == actor.institution_id
+        if actor.institution_id is not None
+        else false()
+    )
+    return and_(on_readable_case, or_(Comment.thread == Thread.OPEN, own_hospital))
+
+
+def readable_consults(actor: User | None) -> ColumnElement[bool]:
+    """SQL for "consults ``actor`` may read": the consult rule, for lists and counts."""
+    actor = _active(actor)
+    if actor is None:
+        return false()
+    if actor.role is Role.ADMIN:
+        return true()
+    mine = Consult.asker_id == actor.id
+    if actor.has_role(Role.EDUCATOR) and actor.institution_id is not None:
+        return or_(mine, Consult.institution_id == actor.institution_id)
+    return mine
+
+
 def _is_author(actor: User | None, obj: Case | CaseSet) -> bool:
     if actor is None:
         return False
@@ -183,11 +263,13 @@ def readable_cases(actor: User | None, *, include_own_drafts: bool = False) -> C
 
 
 def can_view_study_images(session: Session, actor: User | None, study: Study) -> bool:
-    """Images of a study: its institution's educators (the inbox), admins, or anyone who
-    may view a case that shows the study."""
+    """Images of a study: its institution's members (the inbox, consults), admins, or
+    anyone who may view a case that shows the study."""
     actor = _active(actor)
     if actor is not None and can(actor, Permission.RECEIVE_STUDIES, study):
         return True
+    if actor is not None and can(actor, Permission.CONSULT, study):
+        return True  # a member asking about their hospital's study (issue 10)
     cases = session.scalars(
         select(Case)
         .join(CaseStudy, CaseStudy.case_id == Case.id)

@@ -414,6 +414,18 @@ class SearchIndex:
             for case_id in ids:
                 writer.delete_by_term("case_id", case_id)
 
+    def update(self, docs: Iterable[CaseDocument], deleted: Iterable[int]) -> None:
+        """Upsert ``docs`` and delete ``deleted`` case ids in one commit."""
+        batch = list(docs)
+        ids = [str(i) for i in deleted]
+        if not batch and not ids:
+            return
+        with self._writer() as writer:
+            for doc in batch:
+                writer.update_document(**_fields(doc))
+            for case_id in ids:
+                writer.delete_by_term("case_id", case_id)
+
     def rebuild(self, docs: Iterable[CaseDocument]) -> int:
         """Replace the whole index with ``docs`` in one commit; returns how many.
 

@@ -31,6 +31,8 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
     "/api/me": (401, 200, 200, 200),
     "/api/institutions": (401, 403, 403, 200),
     "/api/audit": (401, 403, 403, 200),
+    "/search": (200, 200, 200, 200),
+    "/api/search": (200, 200, 200, 200),
 }
 
 # Routes that only accept POST, and routes whose objects need a received study or a

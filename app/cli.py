@@ -20,7 +20,7 @@ from app import create_app
 from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
 from app.models import Role
-from app.services import accounts, sources
+from app.services import accounts, search, sources
 from app.services.intake import IntakeConfig, make_config
 
 P = ParamSpec("P")
@@ -67,6 +67,7 @@ def prepare(app: Flask) -> tuple[str, str] | None:
     upgrade_database(database.engine)
     # Staging files older than an hour were left by a crash (DESIGN.md: tmp/ is swept).
     intake_config(app).store.sweep_tmp()
+    search.reconcile_index(database.sessionmaker, app.config["DATA_DIR"])
     with database.sessionmaker.begin() as session:
         return accounts.ensure_first_admin(session)
 
@@ -313,6 +314,16 @@ def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> No
         click.echo(f"Report: {out_dir / REPORT_NAME}", err=True)
     if not summary.ok:
         sys.exit(1)
+
+
+@cli.command("reindex")
+@with_appcontext
+@_one_line_errors
+def reindex_command() -> None:
+    """Rebuild the search index from the database (every published case)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    count = search.rebuild_index(get_db(app).sessionmaker, app.config["DATA_DIR"])
+    click.echo(f"Indexed {count} published cases.")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -323,9 +323,7 @@ def test_two_processes_indexing_at_once_lose_nothing(
     _reconcile(app)
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(
-            target=_edit_cases, args=(app.config["DATA_DIR"], database_url, ids[n::2])
-        )
+        context.Process(target=_edit_cases, args=(app.config["DATA_DIR"], database_url, ids[n::2]))
         for n in range(2)
     ]
     for worker in workers:
@@ -336,3 +334,23 @@ def test_two_processes_indexing_at_once_lose_nothing(
     with get_db(app).sessionmaker() as fresh:
         assert holder.get().versions() == search.published_versions(fresh)
         assert _ids(fresh, None, "edited appendicitis") == set(ids)
+
+
+def test_reindex_command_and_init_reconcile(
+    app: Flask,
+    session: Session,
+    holder: search.IndexHolder,
+    create_institution: Callable[..., Institution],
+    create_user: Callable[..., User],
+) -> None:
+    from app.cli import cli
+
+    runner = app.test_cli_runner()
+    author = create_user(Role.EDUCATOR, institution=create_institution())
+    first = _plain_case(session, author, title="Intussusception")
+    result = runner.invoke(cli, ["reindex"])
+    assert result.exit_code == 0, result.output
+    assert "Indexed 1 published cases." in result.output
+    second = _plain_case(session, author, title="Target sign")
+    assert runner.invoke(cli, ["init"]).exit_code == 0  # prepare() reconciles
+    assert set(holder.get().versions()) == {first.id, second.id}

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import admin, api, auth, errors, intake, main, search, security
+from app.markup import render_markdown
+from app.web import (
+    admin,
+    api,
+    auth,
+    cases,
+    errors,
+    images,
+    intake,
+    main,
+    search,
+    security,
+    sets,
+)
 
 
 def init_app(app: Flask) -> None:
     security.init_app(app)
     auth.init_app(app)
-    for module in (main, auth, admin, intake, api, search):
+    app.jinja_env.filters["markdown"] = render_markdown
+    for module in (main, auth, admin, intake, cases, sets, api, search, images):
         app.register_blueprint(module.bp)
     errors.init_app(app)

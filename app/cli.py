@@ -16,13 +16,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
-from app import create_app
+from app import PROJECT_ROOT, casefmt, create_app
 from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
 from app.models import Role
-from app.services import accounts, search, sources
+from app.services import accounts, library, search, sources
 from app.services.intake import IntakeConfig, make_config
 
+SAMPLE_CASES = PROJECT_ROOT / "cases"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -62,14 +63,41 @@ cli.add_command(routes_command)
 
 
 def prepare(app: Flask) -> tuple[str, str] | None:
-    """First-run work, idempotent: migrate, then create the first admin if none exists."""
+    """First-run work, idempotent: migrate, create the first admin if none exists, and load
+    the shipped cases into an empty library so a newcomer sees a working teaching file."""
     database = get_db(app)
     upgrade_database(database.engine)
     # Staging files older than an hour were left by a crash (DESIGN.md: tmp/ is swept).
     intake_config(app).store.sweep_tmp()
-    search.reconcile_index(database.sessionmaker, app.config["DATA_DIR"])
     with database.sessionmaker.begin() as session:
-        return accounts.ensure_first_admin(session)
+        credentials = accounts.ensure_first_admin(session)
+        empty = library.library_is_empty(session)
+    if empty and app.config["LOAD_SAMPLE_CASES"] and SAMPLE_CASES.is_dir():
+        loaded = _import_folders(app, SAMPLE_CASES, institution_name=None)
+        click.echo(f"Loaded {loaded} sample cases from {SAMPLE_CASES}.")
+    search.reconcile_index(database.sessionmaker, app.config["DATA_DIR"])
+    return credentials
+
+
+def _import_folders(app: Flask, root: Path, institution_name: str | None) -> int:
+    """Import every case folder under ``root``, each in its own transaction; a bad folder
+    is reported on stderr and the others still load."""
+    loaded = 0
+    for folder in casefmt.iter_case_folders(root):
+        try:
+            with get_db(app).sessionmaker.begin() as session:
+                institution = (
+                    library.sample_institution(session)
+                    if institution_name is None
+                    else accounts.get_institution_by_name(session, institution_name)
+                )
+                library.import_case_folder(
+                    session, folder, institution=institution, config=intake_config(app)
+                )
+            loaded += 1
+        except TeachfileError as err:
+            click.echo(f"Error: {err.message}", err=True)
+    return loaded
 
 
 def _announce_admin(credentials: tuple[str, str] | None) -> None:
@@ -314,6 +342,41 @@ def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> No
         click.echo(f"Report: {out_dir / REPORT_NAME}", err=True)
     if not summary.ok:
         sys.exit(1)
+
+
+@cli.command("import-cases")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--institution", required=True, help="Institution the cases belong to.")
+@with_appcontext
+@_one_line_errors
+def import_cases_command(directory: Path, institution: str) -> None:
+    """Import case folders (DIRECTORY/<slug>/case.md ...), de-identifying every DICOM file."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if (directory / "case.md").is_file():  # one case folder given directly
+        with get_db(app).sessionmaker.begin() as session:
+            library.import_case_folder(
+                session,
+                directory,
+                institution=accounts.get_institution_by_name(session, institution),
+                config=intake_config(app),
+            )
+        click.echo("Imported 1 case.")
+        return
+    count = _import_folders(app, directory, institution)
+    click.echo(f"Imported {count} case(s).")
+
+
+@cli.command("export-case")
+@click.argument("slug")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+@_one_line_errors
+def export_case_command(slug: str, directory: Path) -> None:
+    """Write case SLUG as a folder DIRECTORY/SLUG (case.md, quiz.yaml, annotations.json, dicom/)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with get_db(app).sessionmaker() as session:
+        dest = library.export_case(session, slug, directory, config=intake_config(app))
+    click.echo(f"Exported to {dest}")
 
 
 @cli.command("reindex")

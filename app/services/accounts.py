@@ -325,6 +325,15 @@ def ensure_first_admin(session: Session) -> tuple[str, str] | None:
     return email, password
 
 
+def get_institution_by_name(session: Session, name: str) -> Institution:
+    institution = session.scalar(
+        select(Institution).where(func.lower(Institution.name) == name.strip().lower())
+    )
+    if institution is None:
+        raise NotFound(f"No institution is called {name!r}.")
+    return institution
+
+
 def list_institutions(session: Session) -> list[Institution]:
     return list(session.scalars(select(Institution).order_by(Institution.name)))
 

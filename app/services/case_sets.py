@@ -1,0 +1,145 @@
+"""Case sets (courses): an educator's ordered list of cases with objectives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Invalid, NotFound
+from app.markup import check_length
+from app.models import Case, CaseSet, CaseSetItem, CaseStatus, Role, User, Visibility
+from app.services import audit
+from app.services.access import Permission, can, require
+from app.services.cases import unique_slug
+
+MAX_CASES_IN_SET = 200
+
+
+@dataclass
+class SetContent:
+    title: str
+    description: str = ""
+    objectives: str = ""
+    case_slugs: tuple[str, ...] = ()
+
+
+def _validate(session: Session, content: SetContent, actor: User) -> tuple[str, list[Case]]:
+    title = " ".join(content.title.split())
+    if not title:
+        raise Invalid("Give the set a title.")
+    check_length(title, "The title", 300)
+    check_length(content.description, "The description")
+    check_length(content.objectives, "The learning objectives")
+    slugs = list(dict.fromkeys(s.strip() for s in content.case_slugs if s.strip()))
+    if len(slugs) > MAX_CASES_IN_SET:
+        raise Invalid(f"A set may hold at most {MAX_CASES_IN_SET} cases.")
+    cases = []
+    for slug in slugs:
+        case = session.scalar(select(Case).where(Case.slug == slug))
+        if case is None or not can(actor, Permission.VIEW, case):
+            raise Invalid(f"There is no case {slug[:80]!r} you can add.")
+        cases.append(case)
+    return title, cases
+
+
+def create_set(
+    session: Session, content: SetContent, *, actor: User, remote_addr: str = ""
+) -> CaseSet:
+    require(actor, Permission.AUTHOR_CASES)
+    title, cases = _validate(session, content, actor)
+    case_set = CaseSet(
+        slug=unique_slug(session, title),
+        title=title,
+        description=content.description,
+        objectives=content.objectives,
+        institution_id=actor.institution_id,
+        created_by_id=actor.id,
+    )
+    case_set.items = [CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases)]
+    session.add(case_set)
+    session.flush()
+    audit.record(
+        session,
+        "set.created",
+        actor=actor,
+        target_type="case_set",
+        target_id=case_set.id,
+        remote_addr=remote_addr,
+    )
+    return case_set
+
+
+def update_set(session: Session, slug: str, content: SetContent, *, actor: User) -> CaseSet:
+    case_set = get_set(session, slug, actor=actor)
+    require(actor, Permission.EDIT, case_set)
+    title, cases = _validate(session, content, actor)
+    case_set.title, case_set.description = title, content.description
+    case_set.objectives = content.objectives
+    case_set.items.clear()
+    session.flush()
+    case_set.items.extend(CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases))
+    case_set.updated_at = utcnow()
+    session.flush()
+    return case_set
+
+
+def publish_set(
+    session: Session, slug: str, visibility: Visibility, *, actor: User, remote_addr: str = ""
+) -> CaseSet:
+    case_set = get_set(session, slug, actor=actor)
+    require(actor, Permission.EDIT, case_set)
+    if not case_set.items:
+        raise Invalid("Add at least one case before publishing the set.")
+    case_set.status = CaseStatus.PUBLISHED
+    case_set.visibility = visibility
+    case_set.published_at = case_set.published_at or utcnow()
+    audit.record(
+        session,
+        "set.published",
+        actor=actor,
+        target_type="case_set",
+        target_id=case_set.id,
+        detail={"visibility": visibility.value},
+        remote_addr=remote_addr,
+    )
+    session.flush()
+    return case_set
+
+
+def get_set(session: Session, slug: str, *, actor: User | None) -> CaseSet:
+    case_set = session.scalar(select(CaseSet).where(CaseSet.slug == slug))
+    if case_set is None:
+        raise NotFound("No such case set.")
+    require(actor, Permission.VIEW, case_set)
+    return case_set
+
+
+def readable_items(case_set: CaseSet, actor: User | None) -> list[Case]:
+    """The set's cases the reader may open, in order (a set never widens a case's audience)."""
+    return [item.case for item in case_set.items if can(actor, Permission.VIEW, item.case)]
+
+
+def list_sets(session: Session, *, actor: User | None) -> list[CaseSet]:
+    """Published sets the reader may see, and the actor's own drafts."""
+    query = select(CaseSet).order_by(CaseSet.title)
+    if actor is None or actor.role is not Role.ADMIN:
+        query = query.where(
+            or_(
+                CaseSet.status == CaseStatus.PUBLISHED,
+                CaseSet.created_by_id == (actor.id if actor else -1),
+            )
+        )
+    return [s for s in session.scalars(query) if can(actor, Permission.VIEW, s)]
+
+
+def neighbours(cases: list[Case], slug: str) -> tuple[Case | None, Case | None, int]:
+    """(previous, next, 1-based position) of ``slug`` in a set's readable cases."""
+    for index, case in enumerate(cases):
+        if case.slug == slug:
+            previous = cases[index - 1] if index > 0 else None
+            following = cases[index + 1] if index + 1 < len(cases) else None
+            return previous, following, index + 1
+    raise NotFound("That case is not in this set.")

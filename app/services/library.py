@@ -1,0 +1,313 @@
+"""Case folders in and out: import (de-identifying every file), export, the shipped library.
+
+The folder format is ``app/casefmt.py`` (documented in ``cases/README.md``).
+Import runs every DICOM file through the same intake as a C-STORE, so the UIDs
+in the folder are replaced by this instance's keyed ones; references in
+``case.md`` (key images), ``quiz.yaml`` (hotspots) and ``annotations.json`` are
+mapped the same way, so they still point at the right images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import casefmt
+from app.db import utcnow
+from app.dicom.deidentify import replace_uid
+from app.errors import Conflict, DicomRejected, Invalid
+from app.models import (
+    Annotation,
+    AnnotationVisibility,
+    Case,
+    CaseLabel,
+    CaseStatus,
+    CaseStudy,
+    Instance,
+    Institution,
+    KeyImage,
+    Question,
+    QuestionOption,
+    Series,
+    Study,
+    User,
+    Visibility,
+)
+from app.models.case import SECTION_FIELDS
+from app.services import audit, intake
+from app.services.access import Permission, require
+
+SAMPLE_INSTITUTION = "Teachfile sample library"
+_LABEL_FIELDS = {
+    "modality": "modality",
+    "body_region": "body_region",
+    "tags": "tag",
+    "audience": "audience",
+    "small_hospital_modality": "small_hospital_modality",
+}
+
+
+def import_case_folder(
+    session: Session,
+    folder: Path,
+    *,
+    institution: Institution,
+    config: intake.IntakeConfig,
+    actor: User | None = None,
+) -> Case:
+    """Import one case folder; refuses the whole case if any file is refused (nothing stored)."""
+    if actor is not None:
+        require(actor, Permission.AUTHOR_CASES)
+    folder_case = casefmt.read_case_folder(folder)
+    if session.scalar(select(Case.id).where(Case.slug == folder_case.slug)) is not None:
+        raise Conflict(f"{folder_case.slug}: a case with this name exists already.")
+    prepared = []
+    for path in folder_case.dicom_files:
+        try:
+            item = intake.prepare(
+                session, path.read_bytes(), institution=institution, config=config
+            )
+        except DicomRejected as err:
+            raise Invalid(f"{folder_case.slug}/{path.name}: {err.message}") from None
+        if item.quarantine_reason:
+            raise Invalid(f"{folder_case.slug}/{path.name}: {item.quarantine_reason}")
+        prepared.append(item)
+    study_uids: list[str] = []
+    for item in prepared:
+        intake.store_prepared(
+            session, item, institution=institution, source="import", config=config
+        )
+        if item.meta.study_instance_uid not in study_uids:
+            study_uids.append(item.meta.study_instance_uid)
+
+    def new_uid(uid: str) -> str:
+        return replace_uid(config.secret, uid)
+
+    meta = folder_case.meta
+    case = Case(
+        slug=folder_case.slug,
+        title=meta.title,
+        diagnosis=meta.diagnosis,
+        difficulty=meta.difficulty,
+        certainty=meta.certainty or "",
+        visibility=Visibility(meta.visibility),
+        status=CaseStatus.PUBLISHED,
+        published_at=utcnow(),
+        institution_id=institution.id,
+        created_by_id=actor.id if actor else None,
+        synthetic_images=meta.synthetic_images,
+        case_of_the_day_eligible=meta.case_of_the_day_eligible is not False,
+    )
+    for name in SECTION_FIELDS:
+        setattr(case, name, folder_case.sections.get(name, ""))
+    for attribute, kind in _LABEL_FIELDS.items():
+        for value in dict.fromkeys(getattr(meta, attribute)):
+            case.labels.append(CaseLabel(kind=kind, value=value))
+    for position, uid in enumerate(study_uids):
+        study = session.scalars(select(Study).where(Study.study_instance_uid == uid)).one()
+        case.studies.append(CaseStudy(study_id=study.id, position=position))
+    session.add(case)
+    session.flush()
+    for position, key in enumerate(meta.key_images):
+        instance = _instance(session, new_uid(key.sop_instance_uid), folder_case.slug)
+        case.key_images.append(
+            KeyImage(instance_id=instance.id, frame=key.frame, position=position)
+        )
+    for position, question in enumerate(folder_case.questions):
+        session.add(_question(case, position, question, new_uid))
+    for mark in folder_case.annotations:
+        instance = _instance(session, new_uid(mark.sop_instance_uid), folder_case.slug)
+        session.add(
+            Annotation(
+                case_id=case.id,
+                user_id=None,
+                series_id=instance.series_id,
+                instance_id=instance.id,
+                frame=mark.frame,
+                kind=mark.kind,
+                points=[list(p) for p in mark.points],
+                text=mark.text or "",
+                visibility=AnnotationVisibility.CASE_READERS,
+                teaching=True,
+            )
+        )
+    session.flush()
+    audit.record(
+        session,
+        "case.imported",
+        actor=actor,
+        actor_label="cli",
+        target_type="case",
+        target_id=case.id,
+        detail={"slug": case.slug, "files": len(prepared)},
+    )
+    from app.services import search
+
+    search.case_changed(session, case.id)
+    return case
+
+
+def _instance(session: Session, sop_uid: str, slug: str) -> Instance:
+    instance = session.scalar(select(Instance).where(Instance.sop_instance_uid == sop_uid))
+    if instance is None:
+        raise Invalid(f"{slug}: a key image or annotation points at an image the folder lacks.")
+    return instance
+
+
+def _question(case: Case, position: int, question: casefmt.QuizQuestion, new_uid: Any) -> Question:
+    hotspot = None
+    if question.type == "hotspot" and question.region is not None and question.frames:
+        if isinstance(question.region, casefmt.Ellipse):
+            region: dict[str, Any] = {
+                "shape": "ellipse",
+                "cx": question.region.cx,
+                "cy": question.region.cy,
+                "rx": question.region.rx,
+                "ry": question.region.ry,
+            }
+        else:
+            region = {"shape": "polygon", "points": [list(p) for p in question.region.points]}
+        hotspot = {
+            "series_uid": new_uid(question.series_uid or ""),
+            "frames": list(question.frames),
+            "region": region,
+        }
+    row = Question(
+        case_id=case.id,
+        position=position,
+        kind=question.type,
+        stem=question.stem,
+        reference=question.reference,
+        teaching_point=question.teaching_point,
+        accepted=list(question.accepted),
+        hotspot=hotspot,
+    )
+    for index, option in enumerate(question.options):
+        row.options.append(
+            QuestionOption(
+                position=index,
+                text=option.text,
+                correct=option.correct,
+                explanation=option.explanation,
+            )
+        )
+    return row
+
+
+def export_case(
+    session: Session, slug: str, dest_root: Path, *, config: intake.IntakeConfig
+) -> Path:
+    """Write a case as a folder ``dest_root/<slug>`` (an operator's command: no access check)."""
+    case = session.scalar(select(Case).where(Case.slug == slug))
+    if case is None:
+        raise Invalid(f"No case is called {slug!r}.")
+    labels = {kind: case.label_values(kind) for kind in _LABEL_FIELDS.values()}
+    meta = casefmt.CaseMeta(
+        title=case.title,
+        diagnosis=case.diagnosis,
+        modality=labels["modality"],
+        body_region=labels["body_region"],
+        tags=labels["tag"],
+        difficulty=case.difficulty,
+        audience=labels["audience"],
+        certainty=case.certainty or None,
+        small_hospital_modality=labels["small_hospital_modality"],
+        visibility=case.visibility.value,
+        synthetic_images=case.synthetic_images,
+        case_of_the_day_eligible=None if case.case_of_the_day_eligible else False,
+        key_images=[
+            casefmt.KeyImage(
+                k.instance.series.series_instance_uid, k.instance.sop_instance_uid, k.frame
+            )
+            for k in case.key_images
+        ],
+        authors=[a.user.display_name for a in case.authors],
+    )
+    sections = {name: getattr(case, name) for name in SECTION_FIELDS if getattr(case, name)}
+    questions = [
+        _folder_question(q)
+        for q in session.scalars(
+            select(Question).where(Question.case_id == case.id).order_by(Question.position)
+        )
+    ]
+    annotations = [
+        casefmt.Annotation(
+            a.series.series_instance_uid,
+            a.instance.sop_instance_uid,
+            a.frame,
+            a.kind,
+            tuple((float(x), float(y)) for x, y in a.points),
+            a.text or None,
+        )
+        for a in session.scalars(
+            select(Annotation)
+            .where(Annotation.case_id == case.id, Annotation.teaching.is_(True))
+            .order_by(Annotation.id)
+        )
+    ]
+    instances = session.scalars(
+        select(Instance)
+        .join(Series)
+        .join(CaseStudy, CaseStudy.study_id == Series.study_id)
+        .where(CaseStudy.case_id == case.id)
+        .order_by(Instance.id)
+    ).all()
+    folder = casefmt.CaseFolder(
+        slug=case.slug, meta=meta, sections=sections, questions=questions, annotations=annotations
+    )
+    dest = Path(dest_root) / case.slug
+    casefmt.write_case_folder(
+        folder,
+        dest,
+        (
+            (
+                f"{i.series.series_instance_uid}/{i.sop_instance_uid}.dcm",
+                config.store.read(i.sha256),
+            )
+            for i in instances
+        ),
+    )
+    return dest
+
+
+def _folder_question(question: Question) -> casefmt.QuizQuestion:
+    region: casefmt.Region | None = None
+    frames = None
+    series_uid = None
+    if question.hotspot:
+        raw = question.hotspot["region"]
+        region = (
+            casefmt.Ellipse(raw["cx"], raw["cy"], raw["rx"], raw["ry"])
+            if raw["shape"] == "ellipse"
+            else casefmt.Polygon(tuple((float(x), float(y)) for x, y in raw["points"]))
+        )
+        first, last = question.hotspot["frames"]
+        frames = (int(first), int(last))
+        series_uid = question.hotspot["series_uid"]
+    return casefmt.QuizQuestion(
+        type=question.kind,
+        stem=question.stem,
+        reference=question.reference,
+        teaching_point=question.teaching_point,
+        options=[casefmt.QuizOption(o.text, o.correct, o.explanation) for o in question.options],
+        accepted=list(question.accepted),
+        series_uid=series_uid,
+        frames=frames,
+        region=region,
+    )
+
+
+def sample_institution(session: Session) -> Institution:
+    institution = session.scalar(select(Institution).where(Institution.name == SAMPLE_INSTITUTION))
+    if institution is None:
+        institution = Institution(name=SAMPLE_INSTITUTION)
+        session.add(institution)
+        session.flush()
+    return institution
+
+
+def library_is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count(Case.id)))

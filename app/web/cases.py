@@ -1,0 +1,359 @@
+"""Case pages: the list, a case, and the author's editor, preview, history and publishing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length
+
+from app.db import get_session
+from app.errors import TeachfileError
+from app.markup import MAX_FIELD_CHARS
+from app.models import Case, User, Visibility
+from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
+from app.services import cases, inbox
+from app.services.access import Permission
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+LABEL_FIELDS = {
+    "modality": "Modalities",
+    "body_region": "Body regions",
+    "tag": "Tags",
+    "audience": "Audience (e.g. rural generalist, must not miss, resident)",
+    "small_hospital_modality": "Readable at a small hospital with (X-ray, ultrasound, CT)",
+}
+
+
+class EditForm(FlaskForm):
+    base_revision = HiddenField()
+    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    diagnosis = StringField("Diagnosis (short)", validators=[Length(max=300)])
+    difficulty = SelectField("Difficulty", choices=[SelectChoice(d, d) for d in cases.DIFFICULTIES])
+    certainty = SelectField(
+        "How the diagnosis was confirmed",
+        choices=[SelectChoice(c, c or "not stated") for c in cases.CERTAINTIES],
+    )
+
+
+for _kind, _label in LABEL_FIELDS.items():
+    setattr(
+        EditForm,
+        f"label_{_kind}",
+        StringField(_label + ", comma-separated", validators=[Length(max=2000)]),
+    )
+for _name in SECTION_FIELDS:
+    setattr(
+        EditForm,
+        f"section_{_name}",
+        TextAreaField(cases.SECTION_TITLES[_name], validators=[Length(max=MAX_FIELD_CHARS)]),
+    )
+
+
+class PublishForm(FlaskForm):
+    visibility = RadioField(
+        "Who may read it",
+        choices=[
+            SelectChoice("private", "Private: its authors"),
+            SelectChoice("institution", "My institution"),
+            SelectChoice("public", "Public: everyone"),
+        ],
+        default="institution",
+    )
+    confirm = BooleanField("I checked every passage listed: none identifies a patient.")
+
+
+class DeleteForm(FlaskForm):
+    confirm_slug = StringField(
+        "Type the case's short name to confirm", validators=[DataRequired(), Length(max=80)]
+    )
+
+
+def _actor() -> User:
+    actor = current_actor()
+    assert actor is not None  # permission_required ran first
+    return actor
+
+
+def _content(form: EditForm) -> cases.CaseContent:
+    return cases.CaseContent(
+        title=form.title.data or "",
+        diagnosis=form.diagnosis.data or "",
+        difficulty=form.difficulty.data or "intermediate",
+        certainty=form.certainty.data or "",
+        labels={
+            kind: [v.strip() for v in (getattr(form, f"label_{kind}").data or "").split(",")]
+            for kind in LABEL_KINDS
+        },
+        sections={name: getattr(form, f"section_{name}").data or "" for name in SECTION_FIELDS},
+    )
+
+
+def _fill(form: EditForm, case: Case) -> None:
+    content = cases.CaseContent.of(case)
+    form.base_revision.data = str(case.revision)
+    form.title.data, form.diagnosis.data = content.title, content.diagnosis
+    form.difficulty.data, form.certainty.data = content.difficulty, content.certainty
+    for kind in LABEL_KINDS:
+        getattr(form, f"label_{kind}").data = ", ".join(content.labels.get(kind, []))
+    for name in SECTION_FIELDS:
+        getattr(form, f"section_{name}").data = content.sections.get(name, "")
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    actor = current_actor()
+    filters = cases.CaseFilters(
+        **{
+            key: request.args.get(key, "")[:80]
+            for key in ("modality", "body_region", "difficulty", "certainty", "tag")
+        }
+    )
+    session = get_session()
+    page = cases.list_cases(session, actor=actor, filters=filters, page=page_arg())
+    options = cases.filter_options(session, actor=actor)
+    return render_template("cases/index.html", page=page, filters=filters, options=options)
+
+
+@bp.get("/mine")
+@permission_required(Permission.AUTHOR_CASES)
+def mine() -> ResponseReturnValue:
+    return render_template("cases/mine.html", items=cases.my_cases(get_session(), actor=_actor()))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def new() -> ResponseReturnValue:
+    session = get_session()
+    study_ids = [int(s) for s in request.values.getlist("study") if s.isdigit() and len(s) < 10]
+    studies = [inbox.get_study(session, study_id, actor=_actor()) for study_id in study_ids]
+    form = FlaskForm()
+    if request.method == "POST" and form.validate_on_submit():
+        case = cases.create_case(
+            session,
+            actor=_actor(),
+            study_ids=study_ids,
+            title=request.form.get("title", "")[:300],
+            remote_addr=remote_addr(),
+        )
+        session.commit()
+        flash("Draft created. It autosaves while you write.", "success")
+        return redirect(url_for("cases.edit", slug=case.slug))
+    return render_template("cases/new.html", studies=studies, form=form)
+
+
+@bp.get("/<slug>")
+def detail(slug: str) -> ResponseReturnValue:
+    return _render_case(slug, preview=False)
+
+
+@bp.get("/<slug>/preview")
+@permission_required(Permission.AUTHOR_CASES)
+def preview(slug: str) -> ResponseReturnValue:
+    cases.get_case_for_edit(get_session(), slug, actor=_actor())
+    return _render_case(slug, preview=True)
+
+
+def _render_case(slug: str, *, preview: bool) -> ResponseReturnValue:
+    session = get_session()
+    actor = current_actor()
+    case = cases.get_case(session, slug, actor=actor)
+    unknown = request.args.get("unknown") == "1"
+    return render_template(
+        "cases/detail.html",
+        case=case,
+        series=cases.case_series(session, case),
+        unknown=unknown,
+        hidden_sections=HIDDEN_IN_UNKNOWN_MODE if unknown else (),
+        preview=preview,
+        editor=cases.is_editor(actor, case),
+        section_titles=cases.SECTION_TITLES,
+        section_fields=SECTION_FIELDS,
+    )
+
+
+@bp.route("/<slug>/edit", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def edit(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    form = EditForm()
+    status = 200
+    if form.validate_on_submit():
+        base = form.base_revision.data or ""
+        try:
+            cases.save_draft(
+                session,
+                slug,
+                _content(form),
+                base_revision=int(base) if base.isdigit() else -1,
+                actor=_actor(),
+            )
+        except TeachfileError as err:
+            session.commit()  # a refused stale save is kept as a conflicted revision
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("cases.edit", slug=slug))
+    elif form.is_submitted():
+        status = 400
+    else:
+        _fill(form, case)
+    return render_template(
+        "cases/edit.html",
+        case=case,
+        form=form,
+        series=cases.case_series(session, case),
+        label_fields=LABEL_FIELDS,
+        section_fields=SECTION_FIELDS,
+    ), status
+
+
+@bp.post("/<slug>/key-images")
+@permission_required(Permission.AUTHOR_CASES)
+def key_images(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    picks = []
+    for value in request.form.getlist("key")[:50]:
+        instance, _, frame = value.partition(":")
+        if instance.isdigit() and frame.isdigit() and len(value) < 20:
+            picks.append((int(instance), int(frame)))
+    cases.set_key_images(session, slug, picks, actor=_actor())
+    session.commit()
+    flash(f"{len(picks)} key image(s) saved.", "success")
+    return redirect(url_for("cases.edit", slug=slug))
+
+
+@bp.get("/<slug>/revisions")
+@permission_required(Permission.AUTHOR_CASES)
+def revisions(slug: str) -> ResponseReturnValue:
+    case, items = cases.list_revisions(get_session(), slug, actor=_actor())
+    return render_template("cases/revisions.html", case=case, revisions=items)
+
+
+@bp.get("/<slug>/revisions/<int:number>/diff")
+@permission_required(Permission.AUTHOR_CASES)
+def diff(slug: str, number: int) -> ResponseReturnValue:
+    against = request.args.get("against", "")
+    old = int(against) if against.isdigit() and len(against) < 9 else number - 1
+    case, diffs = cases.diff_revisions(get_session(), slug, old, number, actor=_actor())
+    return render_template("cases/diff.html", case=case, diffs=diffs, old=old, new=number)
+
+
+@bp.route("/<slug>/publish", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def publish(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    form = PublishForm()
+    findings = cases.check_identifiers(session, case)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            cases.publish(
+                session,
+                slug,
+                visibility=Visibility(form.visibility.data),
+                confirmed=bool(form.confirm.data),
+                actor=_actor(),
+                remote_addr=remote_addr(),
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash("Published.", "success")
+            return redirect(url_for("cases.detail", slug=slug))
+    elif form.is_submitted():
+        status = 400
+    return render_template("cases/publish.html", case=case, form=form, findings=findings), status
+
+
+@bp.post("/<slug>/unpublish")
+@permission_required(Permission.AUTHOR_CASES)
+def unpublish(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    cases.unpublish(session, slug, actor=_actor(), remote_addr=remote_addr())
+    session.commit()
+    flash("The case is a draft again; only its authors see it.", "success")
+    return redirect(url_for("cases.edit", slug=slug))
+
+
+@bp.route("/<slug>/delete", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def delete(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    form = DeleteForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            cases.delete(
+                session,
+                slug,
+                confirm_slug=form.confirm_slug.data or "",
+                actor=_actor(),
+                remote_addr=remote_addr(),
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash("The case was deleted.", "success")
+            return redirect(url_for("cases.mine"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("cases/delete.html", case=case, form=form), status
+
+
+@bp.post("/<slug>/case-of-the-day")
+@permission_required(Permission.AUTHOR_CASES)
+def case_of_the_day(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    cases.choose_case_of_the_day(
+        session, date.today(), slug, actor=_actor(), remote_addr=remote_addr()
+    )
+    session.commit()
+    flash("This is today's case of the day.", "success")
+    return redirect(url_for("cases.detail", slug=slug))
+
+
+@bp.app_context_processor
+def _image_paths() -> dict[str, object]:
+    """DICOMweb-shaped image URLs (PS3.18) for templates; app/web/images.py serves them."""
+
+    def series_thumbnail(series: object) -> str:
+        study_uid = series.study.study_instance_uid  # type: ignore[attr-defined]
+        return f"/images/studies/{study_uid}/series/{series.series_instance_uid}/thumbnail"  # type: ignore[attr-defined]
+
+    def key_image(key: object, size: str = "thumbnail") -> str:
+        instance = key.instance  # type: ignore[attr-defined]
+        series = instance.series
+        base = (
+            f"/images/studies/{series.study.study_instance_uid}/series/"
+            f"{series.series_instance_uid}/instances/{instance.sop_instance_uid}"
+        )
+        if size == "thumbnail":
+            return f"{base}/thumbnail"
+        return f"{base}/frames/{key.frame}/rendered?viewport=800,800"  # type: ignore[attr-defined]
+
+    return {"series_thumbnail": series_thumbnail, "key_image_url": key_image}

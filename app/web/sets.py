@@ -1,0 +1,161 @@
+"""Case sets (courses): list, create, edit, publish, and reading through a set."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectChoice, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from app.db import get_session
+from app.errors import TeachfileError
+from app.markup import MAX_FIELD_CHARS
+from app.models import User, Visibility
+from app.services import case_sets
+from app.services.access import Permission, can
+from app.web.guard import current_actor, permission_required, remote_addr
+
+bp = Blueprint("sets", __name__, url_prefix="/sets")
+
+
+class SetForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    description = TextAreaField("Description", validators=[Length(max=MAX_FIELD_CHARS)])
+    objectives = TextAreaField("Learning objectives", validators=[Length(max=MAX_FIELD_CHARS)])
+    cases = TextAreaField(
+        "Cases, one short name (slug) a line, in order", validators=[Length(max=20_000)]
+    )
+
+
+class PublishSetForm(FlaskForm):
+    visibility = RadioField(
+        "Who may take it",
+        choices=[
+            SelectChoice("private", "Only me"),
+            SelectChoice("institution", "My institution"),
+            SelectChoice("public", "Everyone"),
+        ],
+        default="public",
+    )
+
+
+def _actor() -> User:
+    actor = current_actor()
+    assert actor is not None
+    return actor
+
+
+def _content(form: SetForm) -> case_sets.SetContent:
+    return case_sets.SetContent(
+        title=form.title.data or "",
+        description=form.description.data or "",
+        objectives=form.objectives.data or "",
+        case_slugs=tuple((form.cases.data or "").split()),
+    )
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template(
+        "sets/index.html", sets=case_sets.list_sets(get_session(), actor=current_actor())
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def new() -> ResponseReturnValue:
+    form = SetForm()
+    status = 200
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            created = case_sets.create_set(
+                session, _content(form), actor=_actor(), remote_addr=remote_addr()
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            return redirect(url_for("sets.detail", slug=created.slug))
+    elif form.is_submitted():
+        status = 400
+    return render_template("sets/edit.html", form=form, case_set=None), status
+
+
+@bp.get("/<slug>")
+def detail(slug: str) -> ResponseReturnValue:
+    actor = current_actor()
+    case_set = case_sets.get_set(get_session(), slug, actor=actor)
+    return render_template(
+        "sets/detail.html",
+        case_set=case_set,
+        items=case_sets.readable_items(case_set, actor),
+        editor=can(actor, Permission.EDIT, case_set),
+        publish_form=PublishSetForm(),
+    )
+
+
+@bp.route("/<slug>/edit", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def edit(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    case_set = case_sets.get_set(session, slug, actor=_actor())
+    form = SetForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            case_sets.update_set(session, slug, _content(form), actor=_actor())
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("sets.detail", slug=slug))
+    elif form.is_submitted():
+        status = 400
+    else:
+        form.title.data, form.description.data = case_set.title, case_set.description
+        form.objectives.data = case_set.objectives
+        form.cases.data = "\n".join(item.case.slug for item in case_set.items)
+    return render_template("sets/edit.html", form=form, case_set=case_set), status
+
+
+@bp.post("/<slug>/publish")
+@permission_required(Permission.AUTHOR_CASES)
+def publish(slug: str) -> ResponseReturnValue:
+    form = PublishSetForm()
+    session = get_session()
+    if form.validate_on_submit():
+        case_sets.publish_set(
+            session,
+            slug,
+            Visibility(form.visibility.data),
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        )
+        session.commit()
+        flash("The set is published.", "success")
+    return redirect(url_for("sets.detail", slug=slug))
+
+
+@bp.get("/<slug>/cases/<case_slug>")
+def step(slug: str, case_slug: str) -> ResponseReturnValue:
+    """Read a case inside a set, with previous/next."""
+    actor = current_actor()
+    case_set = case_sets.get_set(get_session(), slug, actor=actor)
+    items = case_sets.readable_items(case_set, actor)
+    previous, following, position = case_sets.neighbours(items, case_slug)
+    return render_template(
+        "sets/step.html",
+        case_set=case_set,
+        case=items[position - 1],
+        previous=previous,
+        following=following,
+        position=position,
+        count=len(items),
+    )

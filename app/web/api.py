@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.db import get_session
-from app.errors import Invalid
-from app.models import AuditEvent, Institution, User
-from app.services import accounts, audit
+from app.errors import Invalid, TeachfileError
+from app.models import AuditEvent, Case, Institution, User, Visibility
+from app.models.case import LABEL_KINDS, SECTION_FIELDS
+from app.services import accounts, audit, cases
 from app.services.access import Permission
 from app.web.guard import current_actor, page_arg, permission_required, remote_addr
 
@@ -95,3 +96,107 @@ def audit_log() -> ResponseReturnValue:
         "pages": page.pages,
         "total": page.total,
     }
+
+
+def _case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "slug": case.slug,
+        "title": case.title,
+        "status": case.status.value,
+        "visibility": case.visibility.value,
+        "difficulty": case.difficulty,
+        "certainty": case.certainty,
+        "labels": {kind: case.label_values(kind) for kind in LABEL_KINDS},
+        "published_at": case.published_at.isoformat() if case.published_at else None,
+        "url": url_for("cases.detail", slug=case.slug, _external=False),
+    }
+
+
+@bp.get("/cases")
+def case_list() -> ResponseReturnValue:
+    filters = cases.CaseFilters(
+        **{
+            key: request.args.get(key, "")[:80]
+            for key in ("modality", "body_region", "difficulty", "certainty", "tag")
+        }
+    )
+    page = cases.list_cases(get_session(), actor=current_actor(), filters=filters, page=page_arg())
+    return {
+        "items": [_case_summary(c) for c in page.items],
+        "page": page.page,
+        "pages": page.pages,
+        "total": page.total,
+    }
+
+
+@bp.get("/cases/<slug>")
+def case_detail(slug: str) -> ResponseReturnValue:
+    case = cases.get_case(get_session(), slug, actor=current_actor())
+    body = _case_summary(case)
+    body["revision"] = case.revision
+    body["diagnosis"] = case.diagnosis
+    body["sections"] = {name: getattr(case, name) for name in SECTION_FIELDS}
+    return body
+
+
+@bp.post("/cases")
+@permission_required(Permission.AUTHOR_CASES)
+def case_create() -> ResponseReturnValue:
+    body = _json_body()
+    study_ids = body.get("study_ids")
+    if not isinstance(study_ids, list) or not all(isinstance(i, int) for i in study_ids):
+        raise Invalid("Give study_ids as a list of numbers.")
+    title = body.get("title", "")
+    if not isinstance(title, str):
+        raise Invalid("The title must be text.")
+    session = get_session()
+    actor = current_actor()
+    assert actor is not None
+    case = cases.create_case(
+        session, actor=actor, study_ids=study_ids, title=title, remote_addr=remote_addr()
+    )
+    session.commit()
+    return _case_summary(case) | {"revision": case.revision}, 201
+
+
+@bp.put("/cases/<slug>/draft")
+@permission_required(Permission.AUTHOR_CASES)
+def case_save(slug: str) -> ResponseReturnValue:
+    body = _json_body()
+    base = body.get("base_revision")
+    if not isinstance(base, int):
+        raise Invalid("Give base_revision: the revision the text started from.")
+    content = cases.CaseContent.from_json(body.get("content"))
+    session = get_session()
+    actor = current_actor()
+    assert actor is not None
+    try:
+        result = cases.save_draft(session, slug, content, base_revision=base, actor=actor)
+    except TeachfileError:
+        session.commit()  # a refused stale save is kept as a conflicted revision
+        raise
+    session.commit()
+    return {"revision": result.revision, "saved_at": result.saved_at}
+
+
+@bp.post("/cases/<slug>/publish")
+@permission_required(Permission.AUTHOR_CASES)
+def case_publish(slug: str) -> ResponseReturnValue:
+    body = _json_body()
+    try:
+        visibility = Visibility(str(body.get("visibility")))
+    except ValueError:
+        raise Invalid("visibility is private, institution or public.") from None
+    session = get_session()
+    actor = current_actor()
+    assert actor is not None
+    case = cases.publish(
+        session,
+        slug,
+        visibility=visibility,
+        confirmed=body.get("confirmed") is True,
+        actor=actor,
+        remote_addr=remote_addr(),
+    )
+    session.commit()
+    return _case_summary(case)

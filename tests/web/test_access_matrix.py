@@ -44,6 +44,15 @@ POST_ONLY = {
     "/intake/studies/<int:study_id>/discard",
 }
 OBJECT_ROUTES = {
+    # Images, the viewer and annotations: tests/web/test_images.py, test_annotations.py.
+    "/images/studies/<study>/series/<series>/instances/<instance>/frames/<int:frame>/rendered",
+    "/images/studies/<study>/series/<series>/thumbnail",
+    "/images/studies/<study>/series/<series>/instances/<instance>/thumbnail",
+    "/images/studies/<study>/series/<series>/metadata",
+    "/api/images/studies/<study>/series/<series>/instances/<instance>/frames/<int:frame>/roi",
+    "/viewer/studies/<study>",
+    "/api/cases/<int:case_id>/annotations",
+    "/api/cases/<int:case_id>/annotations/<int:annotation_id>",
     "/admin/quarantine/<int:item_id>",
     "/admin/quarantine/<int:item_id>/image",
     "/intake/studies/<int:study_id>",

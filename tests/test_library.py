@@ -1,0 +1,137 @@
+"""The shipped library and the case folder format: load, de-identify, export, import back."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import PROJECT_ROOT, casefmt, create_app
+from app.cli import cli
+from app.db import get_db
+from app.dicom.deidentify import DeidContext, deidentify
+from app.dicom.safe_read import read_dataset
+from app.models import Annotation, Case, CaseStatus, Instance, KeyImage, Question
+
+CASES = PROJECT_ROOT / "cases"
+
+
+@pytest.fixture
+def library_app(tmp_path: Path) -> Flask:
+    """An empty data directory of its own (first run migrates it and loads the library)."""
+    return create_app(
+        {"TESTING": True, "DATA_DIR": str(tmp_path / "library"), "LOAD_SAMPLE_CASES": True}
+    )
+
+
+def test_first_run_loads_every_shipped_case(library_app: Flask) -> None:
+    result = library_app.test_cli_runner().invoke(cli, ["init"])
+    assert result.exit_code == 0, result.output
+    folders = list(casefmt.iter_case_folders(CASES))
+    assert len(folders) >= 10
+    assert f"Loaded {len(folders)} sample cases" in result.output
+    with get_db(library_app).sessionmaker() as session:
+        loaded = session.scalars(select(Case)).all()
+        assert {c.slug for c in loaded} == {f.name for f in folders}
+        assert all(c.status is CaseStatus.PUBLISHED for c in loaded)
+        assert session.scalar(select(func.count(KeyImage.id))) > 0
+        assert session.scalar(select(func.count(Question.id))) > 0
+        assert session.scalar(select(func.count(Annotation.id))) > 0
+    client = library_app.test_client()
+    for folder in folders:
+        assert client.get(f"/cases/{folder.name}").status_code == 200
+    # A second start loads nothing twice.
+    again = library_app.test_cli_runner().invoke(cli, ["init"])
+    assert "Loaded" not in again.output
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(CASES.glob("*/dicom/**/*.dcm"))[::7],
+    ids=lambda p: f"{p.parts[-4]}/{p.name[:12]}",
+)
+def test_shipped_dicom_passes_the_deidentifier_with_pixels_unchanged(path: Path) -> None:
+    original = pydicom.dcmread(path)
+    result = deidentify(read_dataset(path), DeidContext(secret=b"test", source="test"))
+    assert result.dataset.PatientIdentityRemoved == "YES"
+    assert result.dataset.PixelData == original.PixelData
+
+
+def _normalised(folder: Path, uid_map: dict[str, str]) -> dict[str, str]:
+    texts = {}
+    for name in ("case.md", "quiz.yaml", "annotations.json"):
+        if (folder / name).is_file():
+            text = (folder / name).read_text()
+            for old, new in uid_map.items():
+                text = text.replace(old, new)
+            texts[name] = text
+    return texts
+
+
+def test_export_import_round_trip(
+    library_app: Flask, tmp_path: Path, runner: FlaskCliRunner, app: Flask, session: Session
+) -> None:
+    """Export a shipped case, import it into an empty data directory, export again: the
+    text files are identical once UIDs are mapped, and every image's pixels are equal."""
+    library_app.test_cli_runner().invoke(cli, ["init"])
+    first = tmp_path / "first"
+    out = library_app.test_cli_runner().invoke(
+        cli, ["export-case", "acute-subdural-haematoma", str(first)]
+    )
+    assert out.exit_code == 0, out.output
+    assert runner.invoke(cli, ["institutions", "add", "Importing Hospital"]).exit_code == 0
+    imported = runner.invoke(
+        cli,
+        [
+            "import-cases",
+            str(first / "acute-subdural-haematoma"),
+            "--institution",
+            "Importing Hospital",
+        ],
+    )
+    assert imported.exit_code == 0, imported.output
+    second = tmp_path / "second"
+    assert (
+        runner.invoke(cli, ["export-case", "acute-subdural-haematoma", str(second)]).exit_code == 0
+    )
+
+    a, b = first / "acute-subdural-haematoma", second / "acute-subdural-haematoma"
+    files_a = sorted((a / "dicom").rglob("*.dcm"))
+    files_b = sorted((b / "dicom").rglob("*.dcm"))
+    assert len(files_a) == len(files_b) > 0
+    uid_map: dict[str, str] = {}
+    pixels_b = {}
+    for path in files_b:
+        ds = pydicom.dcmread(path)
+        pixels_b[(ds.InstanceNumber, ds.SeriesDescription)] = ds.PixelData
+    for path in files_a:
+        ds = pydicom.dcmread(path)
+        assert pixels_b[(ds.InstanceNumber, ds.SeriesDescription)] == ds.PixelData
+    from app.dicom.deidentify import replace_uid
+
+    secret = app.config["DEID_SECRET"]
+    for path in files_a:
+        ds = pydicom.dcmread(io.BytesIO(path.read_bytes()), stop_before_pixels=True)
+        for uid in (ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID):
+            uid_map[str(uid)] = replace_uid(secret, str(uid))
+    assert _normalised(a, uid_map) == _normalised(b, {})
+    assert session.scalar(select(func.count(Instance.id))) == len(files_a)
+
+
+def test_import_refuses_a_malformed_folder_and_stores_nothing(
+    tmp_path: Path, runner: FlaskCliRunner, session: Session
+) -> None:
+    folder = tmp_path / "broken-case"
+    (folder / "dicom").mkdir(parents=True)
+    (folder / "case.md").write_text("---\ntitle: [unclosed\n---\n## Clinical history\nx\n")
+    runner.invoke(cli, ["institutions", "add", "H"])
+    result = runner.invoke(cli, ["import-cases", str(folder), "--institution", "H"])
+    assert result.exit_code == 1
+    assert "case.md" in result.stderr
+    assert session.scalar(select(func.count(Case.id))) == 0

@@ -230,7 +230,7 @@ def require(actor: User | None, permission: Permission, obj: object | None = Non
         return
     if obj is not None and (permission is Permission.VIEW or not can(actor, Permission.VIEW, obj)):
         raise NotFound("No such page.")
-    if obj is not None and not isinstance(obj, Case | CaseSet):
+    if obj is not None and not isinstance(obj, Case | CaseSet | Comment | Consult):
         raise NotFound("No such page.")
     raise Forbidden("Your account's role does not allow this.")
 

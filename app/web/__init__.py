@@ -14,6 +14,7 @@ from app.web import (
     images,
     intake,
     main,
+    quizzes,
     search,
     security,
     sets,
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
-    for module in (main, auth, admin, intake, cases, sets, api, search, images):
+    for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes):
         app.register_blueprint(module.bp)
+    app.register_blueprint(quizzes.api)
     errors.init_app(app)

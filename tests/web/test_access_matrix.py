@@ -20,6 +20,10 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
     "/auth/login": (200, 200, 200, 200),
     "/auth/register": (200, 200, 200, 200),
     "/auth/account": (302, 200, 200, 200),
+    "/quiz/progress": (302, 200, 200, 200),
+    "/quiz/review": (302, 200, 200, 200),
+    "/quiz/transcript": (302, 200, 200, 200),
+    "/quiz/transcript.csv": (302, 200, 200, 200),
     "/admin/users": (302, 403, 403, 200),
     "/admin/users/{other}": (302, 403, 403, 200),
     "/admin/institutions": (302, 403, 403, 200),
@@ -39,11 +43,37 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
 # held object, are covered in tests/web/test_intake.py with the same roles.
 POST_ONLY = {
     "/auth/logout",
+    # Quizzes and credit: tests/web/test_quizzes.py.
+    "/sets/<slug>/quiz/start",
+    "/quiz/attempts/<int:attempt_id>/answer",
+    "/quiz/attempts/<int:attempt_id>/finish",
+    "/certificates/<token>/revoke",
+    "/sets/<slug>/quiz/questions/<int:question_id>/accepted",
+    "/quiz/cases/<slug>/questions/<int:question_id>/delete",
+    "/api/sets/<slug>/attempts",
+    "/api/attempts/<int:attempt_id>/answers",
+    "/api/attempts/<int:attempt_id>/finish",
     "/admin/sources/<ae_title>/remove",
     "/admin/quarantine/<int:item_id>/delete",
     "/intake/studies/<int:study_id>/discard",
 }
 OBJECT_ROUTES = {
+    # Quizzes, credit and certificates: tests/web/test_quizzes.py.
+    "/sets/<slug>/quiz",
+    "/sets/<slug>/quiz/stats",
+    "/quiz/attempts/<int:attempt_id>",
+    "/quiz/attempts/<int:attempt_id>/result",
+    "/quiz/attempts/<int:attempt_id>/credit",
+    "/quiz/review/<int:question_id>",
+    "/quiz/cases/<slug>/questions",
+    "/quiz/cases/<slug>/questions/<int:question_id>",
+    "/certificates/<token>",
+    "/certificates/<token>.pdf",
+    "/verify/<token>",
+    "/api/attempts/<int:attempt_id>",
+    "/api/attempts/<int:attempt_id>/next",
+    "/api/attempts/<int:attempt_id>/result",
+    "/api/certificates/<token>",
     # Images, the viewer and annotations: tests/web/test_images.py, test_annotations.py.
     "/images/studies/<study>/series/<series>/instances/<instance>/frames/<int:frame>/rendered",
     "/images/studies/<study>/series/<series>/thumbnail",

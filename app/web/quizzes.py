@@ -1,0 +1,603 @@
+"""Quiz pages and API: taking a set's quiz, results, the review queue, progress, credit,
+certificates and their public verification, educators' statistics and question authoring.
+
+Entry point for the set page: ``url_for("quizzes.start", slug=set.slug)`` (/sets/<slug>/quiz).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.db import get_session, utcnow
+from app.errors import Invalid, TeachfileError
+from app.models import AttemptMode, AttemptStatus, User
+from app.services import credit, quizzes
+from app.services.access import Permission, can
+from app.web.guard import current_actor, permission_required, remote_addr
+
+bp = Blueprint("quizzes", __name__)
+api = Blueprint("quizzes_api", __name__, url_prefix="/api")
+
+
+def _actor() -> User:
+    actor = current_actor()
+    assert actor is not None  # permission_required ran first
+    return actor
+
+
+def _today() -> date:
+    return utcnow().date()
+
+
+def _form_response() -> dict[str, Any]:
+    """Every answer field the form may carry; the service keeps those of the question's kind."""
+    return {
+        "option_ids": request.form.getlist("option"),
+        "text": request.form.get("text", ""),
+        "series_uid": request.form.get("series_uid", ""),
+        "frame": request.form.get("frame", ""),
+        "x": request.form.get("x", ""),
+        "y": request.form.get("y", ""),
+    }
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("Send a JSON object.")
+    return body
+
+
+# --------------------------------------------------------------------------- taking a quiz
+
+
+@bp.get("/sets/<slug>/quiz")
+def start(slug: str) -> ResponseReturnValue:
+    """Before starting: the set's credit information (what accredited activities must show),
+    the learner's attempts so far, and the start buttons."""
+    session = get_session()
+    actor = current_actor()
+    case_set = quizzes.get_set(session, slug, actor=actor)
+    attempts = quizzes.list_attempts(session, case_set, actor=actor) if actor else []
+    return render_template(
+        "quizzes/start.html",
+        case_set=case_set,
+        questions=len(quizzes.set_questions(session, case_set, actor)),
+        attempts=attempts,
+        open_attempt=next((a for a in attempts if a.status is AttemptStatus.OPEN), None),
+        left=quizzes.attempts_left(session, case_set, actor=actor) if actor else None,
+        editor=can(actor, Permission.EDIT, case_set),
+    )
+
+
+@bp.post("/sets/<slug>/quiz/start")
+@permission_required(Permission.AUTHENTICATED)
+def start_post(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        attempt = quizzes.start_attempt(
+            session, slug, actor=_actor(), mode=request.form.get("mode", "")
+        )
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+        return redirect(url_for("quizzes.start", slug=slug))
+    session.commit()
+    return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
+
+
+@bp.get("/quiz/attempts/<int:attempt_id>")
+@permission_required(Permission.AUTHENTICATED)
+def attempt(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    if current.status is AttemptStatus.FINISHED:
+        return redirect(url_for("quizzes.result", attempt_id=current.id))
+    questions = quizzes.attempt_questions(session, current)
+    answered = quizzes.answers_by_question(current)
+    position = request.args.get("q", "")
+    index: int | None = None
+    if position.isdigit() and 1 <= int(position) <= len(questions):
+        index = int(position) - 1
+    else:
+        following = quizzes.next_question(session, current)
+        index = questions.index(following) if following is not None else None
+    question = questions[index] if index is not None else None
+    show_feedback = question is not None and quizzes.feedback_allowed(current, question.id)
+    return render_template(
+        "quizzes/attempt.html",
+        attempt=current,
+        questions=questions,
+        answered=answered,
+        index=index,
+        question=question,
+        answer=answered.get(question.id) if question else None,
+        feedback=quizzes.feedback(question, answered.get(question.id))
+        if question is not None and show_feedback
+        else None,
+        images=quizzes.question_images(session, question) if question else [],
+    )
+
+
+@bp.post("/quiz/attempts/<int:attempt_id>/answer")
+@permission_required(Permission.AUTHENTICATED)
+def answer(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    raw_id = request.form.get("question_id", "")
+    if not raw_id.isdigit() or len(raw_id) > 12:
+        raise Invalid("That question is not part of this attempt.")
+    question_id = int(raw_id)
+    try:
+        given = quizzes.answer_question(
+            session, attempt_id, question_id, _form_response(), actor=_actor()
+        )
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+        current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+        if question_id not in (current.question_ids or []):
+            return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
+        position = current.question_ids.index(question_id) + 1
+        return redirect(url_for("quizzes.attempt", attempt_id=attempt_id, q=position)), 303
+    session.commit()
+    current = given.attempt
+    position = current.question_ids.index(question_id) + 1
+    if current.mode is AttemptMode.PRACTICE:
+        return redirect(url_for("quizzes.attempt", attempt_id=attempt_id, q=position)), 303
+    flash("Answer saved.", "success")
+    return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
+
+
+@bp.post("/quiz/attempts/<int:attempt_id>/finish")
+@permission_required(Permission.AUTHENTICATED)
+def finish(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        quizzes.finish_attempt(session, attempt_id, actor=_actor())
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+    else:
+        session.commit()
+    return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
+
+
+@bp.get("/quiz/attempts/<int:attempt_id>/result")
+@permission_required(Permission.AUTHENTICATED)
+def result(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    if current.status is not AttemptStatus.FINISHED:
+        return redirect(url_for("quizzes.attempt", attempt_id=current.id))
+    answered = quizzes.answers_by_question(current)
+    review = [
+        (q, quizzes.feedback(q, answered.get(q.id)))
+        for q in quizzes.attempt_questions(session, current)
+    ]
+    return render_template(
+        "quizzes/result.html",
+        attempt=current,
+        review=review,
+        status=credit.credit_status(session, current, today=_today()),
+    )
+
+
+# --------------------------------------------------------------------------- credit
+
+
+@bp.route("/quiz/attempts/<int:attempt_id>/credit", methods=["GET", "POST"])
+@permission_required(Permission.AUTHENTICATED)
+def claim(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    form = credit.evaluation_form(current.case_set)
+    status_code = 200
+    if request.method == "POST":
+        try:
+            certificate = credit.claim_credit(
+                session,
+                attempt_id,
+                actor=_actor(),
+                evaluation={item.id: request.form.get(f"eval_{item.id}", "") for item in form},
+                hours=request.form.get("hours", ""),
+                attested=request.form.get("attest") == "yes",
+                remote_addr=remote_addr(),
+            )
+        except TeachfileError as err:
+            session.rollback()
+            if err.status == 404:
+                raise
+            flash(err.message, "error")
+            status_code = err.status
+        else:
+            session.commit()
+            flash("Your certificate is ready.", "success")
+            return redirect(url_for("quizzes.certificate", token=certificate.token)), 303
+    return render_template(
+        "quizzes/credit.html",
+        attempt=current,
+        form=form,
+        status=credit.credit_status(session, current, today=_today()),
+        values=request.form,
+    ), status_code
+
+
+def _verify_url(token: str) -> str:
+    return url_for("quizzes.verify", token=token, _external=True)
+
+
+@bp.get("/certificates/<token>")
+@permission_required(Permission.AUTHENTICATED)
+def certificate(token: str) -> ResponseReturnValue:
+    found = credit.get_certificate(get_session(), token, actor=_actor())
+    return render_template(
+        "quizzes/certificate.html",
+        certificate=found,
+        verify_url=_verify_url(found.token),
+        manager=credit.may_manage(_actor(), found),
+    )
+
+
+@bp.get("/certificates/<token>.pdf")
+@permission_required(Permission.AUTHENTICATED)
+def certificate_pdf(token: str) -> ResponseReturnValue:
+    found = credit.get_certificate(get_session(), token, actor=_actor())
+    body = credit.certificate_pdf(found, _verify_url(found.token))
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = 'inline; filename="certificate.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/certificates/<token>/revoke")
+@permission_required(Permission.AUTHENTICATED)
+def revoke(token: str) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        credit.revoke_certificate(
+            session,
+            token,
+            actor=_actor(),
+            reason=request.form.get("reason", "")[:300],
+            remote_addr=remote_addr(),
+        )
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+    else:
+        session.commit()
+        flash("The certificate is revoked; its link now says so.", "success")
+    return redirect(url_for("quizzes.certificate", token=token)), 303
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> ResponseReturnValue:
+    """Public: valid or revoked, name, activity, date, hours; nothing else."""
+    found = credit.verify_certificate(get_session(), token[:64])
+    response = Response(render_template("quizzes/verify.html", verification=found))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/quiz/transcript")
+@permission_required(Permission.AUTHENTICATED)
+def transcript() -> ResponseReturnValue:
+    certificates = credit.transcript(get_session(), actor=_actor())
+    return render_template(
+        "quizzes/transcript.html",
+        certificates=certificates,
+        total=credit.credit_earned(certificates),
+    )
+
+
+@bp.get("/quiz/transcript.csv")
+@permission_required(Permission.AUTHENTICATED)
+def transcript_csv() -> ResponseReturnValue:
+    certificates = credit.transcript(get_session(), actor=_actor())
+    body = credit.transcript_csv(
+        certificates, {c.token: _verify_url(c.token) for c in certificates}
+    )
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="transcript.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --------------------------------------------------------------------------- progress and review
+
+
+@bp.get("/quiz/progress")
+@permission_required(Permission.AUTHENTICATED)
+def progress() -> ResponseReturnValue:
+    session = get_session()
+    certificates = credit.transcript(session, actor=_actor())
+    return render_template(
+        "quizzes/progress.html",
+        progress=quizzes.learner_progress(session, actor=_actor(), today=_today()),
+        certificates=certificates,
+        total=credit.credit_earned(certificates),
+        today=_today(),
+    )
+
+
+@bp.get("/quiz/review")
+@permission_required(Permission.AUTHENTICATED)
+def review() -> ResponseReturnValue:
+    session = get_session()
+    due = quizzes.due_reviews(session, actor=_actor(), today=_today())
+    if due:
+        return redirect(url_for("quizzes.review_question", question_id=due[0].question_id))
+    return render_template(
+        "quizzes/review_empty.html", upcoming=quizzes.upcoming_reviews(session, actor=_actor())
+    )
+
+
+@bp.route("/quiz/review/<int:question_id>", methods=["GET", "POST"])
+@permission_required(Permission.AUTHENTICATED)
+def review_question(question_id: int) -> ResponseReturnValue:
+    session = get_session()
+    item = quizzes.get_review_item(session, question_id, actor=_actor())
+    shown: dict[str, Any] | None = None
+    status_code = 200
+    if request.method == "POST":
+        try:
+            item, _marked, shown = quizzes.answer_review(
+                session, question_id, _form_response(), actor=_actor(), today=_today()
+            )
+        except TeachfileError as err:
+            session.rollback()
+            if err.status == 404:
+                raise
+            flash(err.message, "error")
+            status_code = err.status
+            item = quizzes.get_review_item(session, question_id, actor=_actor())
+        else:
+            session.commit()
+    return render_template(
+        "quizzes/review.html",
+        item=item,
+        question=item.question,
+        feedback=shown,
+        due=item.due_on <= _today() and not item.retired,
+        images=quizzes.question_images(session, item.question),
+        remaining=len(quizzes.due_reviews(session, actor=_actor(), today=_today())),
+    ), status_code
+
+
+# --------------------------------------------------------------------------- educators
+
+
+@bp.get("/sets/<slug>/quiz/stats")
+@permission_required(Permission.AUTHOR_CASES)
+def stats(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    found = quizzes.set_statistics(session, slug, actor=_actor())
+    return render_template(
+        "quizzes/stats.html",
+        stats=found,
+        certificates=credit.set_certificates(session, found.case_set, actor=_actor()),
+    )
+
+
+@bp.post("/sets/<slug>/quiz/questions/<int:question_id>/accepted")
+@permission_required(Permission.AUTHOR_CASES)
+def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
+    session = get_session()
+    quizzes.get_set(session, slug, actor=_actor())
+    try:
+        changed = quizzes.add_accepted_answer(
+            session,
+            question_id,
+            request.form.get("text", ""),
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        )
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+    else:
+        session.commit()
+        flash(f"Accepted; {changed} past answers re-scored as right.", "success")
+    return redirect(url_for("quizzes.stats", slug=slug)), 303
+
+
+def _question_input() -> quizzes.QuestionInput:
+    form = request.form
+    options = []
+    for i in range(1, 9):
+        text = form.get(f"option_{i}", "")
+        if text.strip():
+            options.append(
+                (text[:2000], form.get(f"correct_{i}") == "yes", form.get(f"why_{i}", "")[:5000])
+            )
+    region: dict[str, Any] = {"shape": form.get("shape", "")}
+    if region["shape"] == "polygon":
+        points = []
+        for pair in form.get("points", "").split(";"):
+            parts = [p.strip() for p in pair.split(",")]
+            if len(parts) == 2:
+                points.append(parts)
+        region["points"] = points
+    else:
+        region.update({k: form.get(k, "") for k in ("cx", "cy", "rx", "ry")})
+    first, last = form.get("first_frame", "1"), form.get("last_frame", "1")
+    return quizzes.QuestionInput(
+        kind=form.get("kind", ""),
+        stem=form.get("stem", "")[:5000],
+        reference=form.get("reference", "")[:5000],
+        teaching_point=form.get("teaching_point", "")[:5000],
+        options=options,
+        accepted=[line for line in form.get("accepted", "").splitlines() if line.strip()][:100],
+        series_uid=form.get("series_uid", "")[:64],
+        frames=(
+            int(first) if first.isdigit() and len(first) < 7 else 0,
+            int(last) if last.isdigit() and len(last) < 7 else 0,
+        ),
+        region=region,
+    )
+
+
+@bp.route("/quiz/cases/<slug>/questions", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def questions(slug: str) -> ResponseReturnValue:
+    """The questions of a case: list them, and add one."""
+    return _edit_question(slug, None)
+
+
+@bp.route("/quiz/cases/<slug>/questions/<int:question_id>", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def question_edit(slug: str, question_id: int) -> ResponseReturnValue:
+    return _edit_question(slug, question_id)
+
+
+def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
+    session = get_session()
+    case = quizzes.get_editable_case(session, slug, actor=_actor())
+    existing = quizzes.case_questions(session, case)
+    editing = next((q for q in existing if q.id == question_id), None)
+    if question_id is not None and editing is None:
+        raise Invalid("That question is not on this case.")
+    status_code = 200
+    if request.method == "POST":
+        try:
+            quizzes.save_question(
+                session, slug, _question_input(), actor=_actor(), question_id=question_id
+            )
+        except TeachfileError as err:
+            session.rollback()
+            if err.status == 404:
+                raise
+            flash(err.message, "error")
+            status_code = err.status
+            case = quizzes.get_editable_case(session, slug, actor=_actor())
+            existing = quizzes.case_questions(session, case)
+            editing = next((q for q in existing if q.id == question_id), None)
+        else:
+            session.commit()
+            flash("Question saved.", "success")
+            return redirect(url_for("quizzes.questions", slug=slug)), 303
+    return render_template(
+        "quizzes/questions.html",
+        case=case,
+        questions=existing,
+        editing=editing,
+        series=quizzes.case_series_choices(session, case),
+        values=request.form if request.method == "POST" else None,
+    ), status_code
+
+
+@bp.post("/quiz/cases/<slug>/questions/<int:question_id>/delete")
+@permission_required(Permission.AUTHOR_CASES)
+def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        quizzes.delete_question(session, slug, question_id, actor=_actor())
+    except TeachfileError as err:
+        session.rollback()
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+    else:
+        session.commit()
+        flash("Question deleted.", "success")
+    return redirect(url_for("quizzes.questions", slug=slug)), 303
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+@api.post("/sets/<slug>/attempts")
+@permission_required(Permission.AUTHENTICATED)
+def api_start(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    mode = _json_body().get("mode", "practice")
+    started = quizzes.start_attempt(session, slug, actor=_actor(), mode=str(mode)[:20])
+    session.commit()
+    return quizzes.attempt_summary(started), 201
+
+
+@api.get("/attempts/<int:attempt_id>")
+@permission_required(Permission.AUTHENTICATED)
+def api_attempt(attempt_id: int) -> ResponseReturnValue:
+    found = quizzes.get_attempt(get_session(), attempt_id, actor=_actor())
+    return quizzes.attempt_summary(found)
+
+
+@api.get("/attempts/<int:attempt_id>/next")
+@permission_required(Permission.AUTHENTICATED)
+def api_next(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    found = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    following = (
+        quizzes.next_question(session, found) if found.status is AttemptStatus.OPEN else None
+    )
+    if following is None:
+        return {"attempt": quizzes.attempt_summary(found), "question": None}
+    data = quizzes.public_question(following)
+    data["images"] = [
+        {
+            "url": url_for(
+                "images.frame",
+                study=ref.study_uid,
+                series=ref.series_uid,
+                instance=ref.sop_uid,
+                frame=ref.frame,
+            ),
+            "columns": ref.columns,
+            "rows": ref.rows,
+        }
+        for ref in quizzes.question_images(session, following)
+    ]
+    return {"attempt": quizzes.attempt_summary(found), "question": data}
+
+
+@api.post("/attempts/<int:attempt_id>/answers")
+@permission_required(Permission.AUTHENTICATED)
+def api_answer(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    body = _json_body()
+    question_id = body.get("question_id")
+    if not isinstance(question_id, int) or isinstance(question_id, bool):
+        raise Invalid("Give question_id as a number.")
+    given = quizzes.answer_question(session, attempt_id, question_id, body, actor=_actor())
+    session.commit()
+    out: dict[str, Any] = {"saved": True, "question_id": question_id}
+    if quizzes.feedback_allowed(given.attempt, question_id):
+        out["feedback"] = quizzes.feedback(given.question, given)
+    return out
+
+
+@api.post("/attempts/<int:attempt_id>/finish")
+@permission_required(Permission.AUTHENTICATED)
+def api_finish(attempt_id: int) -> ResponseReturnValue:
+    session = get_session()
+    finished = quizzes.finish_attempt(session, attempt_id, actor=_actor())
+    session.commit()
+    return quizzes.attempt_summary(finished)
+
+
+@api.get("/attempts/<int:attempt_id>/result")
+@permission_required(Permission.AUTHENTICATED)
+def api_result(attempt_id: int) -> ResponseReturnValue:
+    return quizzes.attempt_result(get_session(), attempt_id, actor=_actor())
+
+
+@api.get("/certificates/<token>")
+def api_verify(token: str) -> ResponseReturnValue:
+    """Public, like the verification page: status, name, activity, date, hours."""
+    return credit.verify_certificate(get_session(), token[:64]).as_json()

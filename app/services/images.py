@@ -442,6 +442,23 @@ class ViewerSetup:
     signed_in: bool
 
 
+def viewer_case(session: Session, case_id: str, study: Study, *, actor: User | None) -> Case | None:
+    """The case named by the standalone viewer's ``?case=`` (for its annotations), if any.
+
+    NotFound unless the actor may see the case and the case shows the study.
+    """
+    if not case_id:
+        return None
+    if not case_id.isdigit() or len(case_id) > 12:
+        raise NotFound("No such case.")
+    case = session.get(Case, int(case_id))
+    if case is None or not can(actor, Permission.VIEW, case):
+        raise NotFound("No such case.")
+    if all(link.study_id != study.id for link in case.studies):
+        raise NotFound("No such case.")
+    return case
+
+
 def viewer_setup(
     session: Session,
     study: Study,

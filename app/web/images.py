@@ -141,9 +141,14 @@ def roi(study: str, series: str, instance: str, frame: int) -> ResponseReturnVal
 
 @bp.get("/viewer/studies/<study>")
 def viewer(study: str) -> ResponseReturnValue:
-    """The standalone viewer: a study's series with thumbnails, and the stack."""
-    found = images.get_study(get_session(), study, actor=current_actor())
-    return render_template("images/viewer.html", study=found)
+    """The standalone viewer: a study's series with thumbnails, and the stack.
+
+    ``?case=<id>`` shows that case's annotations (the case must show the study).
+    """
+    session = get_session()
+    found = images.get_study(session, study, actor=current_actor())
+    case = images.viewer_case(session, request.args.get("case", ""), found, actor=current_actor())
+    return render_template("images/viewer.html", study=found, case=case)
 
 
 @bp.app_template_global("image_viewer")

@@ -10,6 +10,7 @@ from app.web import (
     api,
     auth,
     cases,
+    discussion,
     errors,
     images,
     intake,
@@ -28,4 +29,6 @@ def init_app(app: Flask) -> None:
     for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes):
         app.register_blueprint(module.bp)
     app.register_blueprint(quizzes.api)
+    app.register_blueprint(discussion.bp)
+    app.register_blueprint(discussion.api)
     errors.init_app(app)

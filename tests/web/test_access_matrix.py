@@ -43,12 +43,28 @@ MATRIX: dict[str, tuple[int, int, int, int]] = {
     "/api/cases": (200, 200, 200, 200),
     "/search": (200, 200, 200, 200),
     "/api/search": (200, 200, 200, 200),
+    # Discussion, notifications and consults (issue 10).
+    "/notifications": (302, 200, 200, 200),
+    "/api/notifications/count": (401, 200, 200, 200),
+    "/consults/": (302, 200, 200, 200),
+    "/consults/studies": (302, 200, 200, 200),
+    "/admin/comment-reports": (302, 403, 403, 200),
 }
 
 # Routes that only accept POST, and routes whose objects need a received study or a
 # held object, are covered in tests/web/test_intake.py with the same roles.
 POST_ONLY = {
     "/auth/logout",
+    # Discussion and consults: tests/web/test_discussion.py.
+    "/cases/<int:case_id>/comments",
+    "/comments/<int:comment_id>/delete",
+    "/comments/<int:comment_id>/report",
+    "/comments/<int:comment_id>/hide",
+    "/comments/<int:comment_id>/unhide",
+    "/notifications/read",
+    "/admin/comment-reports/<int:report_id>/resolve",
+    "/consults/<int:consult_id>/messages",
+    "/consults/<int:consult_id>/convert",
     # Quizzes and credit: tests/web/test_quizzes.py.
     "/sets/<slug>/quiz/start",
     "/quiz/attempts/<int:attempt_id>/answer",
@@ -64,6 +80,13 @@ POST_ONLY = {
     "/intake/studies/<int:study_id>/discard",
 }
 OBJECT_ROUTES = {
+    # Discussion and consults: tests/web/test_discussion.py.
+    "/cases/<int:case_id>/discussion",
+    "/comments/<int:comment_id>",
+    "/comments/<int:comment_id>/edit",
+    "/api/cases/<int:case_id>/comments",
+    "/consults/studies/<int:study_id>/ask",
+    "/consults/<int:consult_id>",
     # Quizzes, credit and certificates: tests/web/test_quizzes.py.
     "/sets/<slug>/quiz",
     "/sets/<slug>/quiz/stats",

@@ -132,7 +132,7 @@ def test_visitor_sees_public_case_images(
     page = client.get(f"/viewer/studies/{study}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert 'class="viewer"' in html and "js/viewer.js" in html and "<script>" not in html
+    assert 'class="viewer"' in html and "js/viewer-boot.js" in html and "<script>" not in html
 
 
 def test_uids_that_do_not_belong_together_are_404(

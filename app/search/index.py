@@ -31,7 +31,9 @@ from typing import Any, Literal
 from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh import writing
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.index import LockError
+from whoosh.util.numeric import byte_to_length
 
 from app.errors import TeachfileError
 from app.search import schema as S
@@ -149,8 +151,6 @@ def _fields(doc: CaseDocument) -> dict[str, Any]:
     sections = {name: getattr(doc, name) or "" for name in S.SECTIONS}
     text = "\n".join(sections[name] for name in S.SECTIONS if sections[name])
     facets = _facet_values(doc)
-    words = {w for w in (S.fold(m) for m in S.TOKEN_RE.findall(text)) if len(w) > 2}
-    words -= S.STOP_WORDS
     terms = S.analyse(text)
     meta: Meta = (
         doc.case_id,
@@ -172,16 +172,15 @@ def _fields(doc: CaseDocument) -> dict[str, Any]:
     }
     out: dict[str, Any] = {
         "case_id": str(doc.case_id),
-        "content": " ".join(terms),
-        "pairs": " ".join(S.pairs(terms)),
-        "spell": " ".join(w for w in words if not w.isdigit()),
+        "content": terms,
+        "pairs": S.pairs(terms),
         "visibility": doc.visibility,
         "institution_id": str(doc.institution_id) if doc.institution_id is not None else "",
         "author_id": ",".join(str(a) for a in doc.author_ids),
         "meta": meta,
         "stored": stored,
     }
-    out.update({k: " ".join(S.analyse(sections[k])) for k in S.FIELDED_SECTIONS if sections[k]})
+    out.update({k: S.analyse(sections[k]) for k in S.FIELDED_SECTIONS if sections[k]})
     out.update({k: ",".join(v) for k, v in facets.items() if v})
     return out
 
@@ -207,10 +206,11 @@ class _Segments:
         key = leaf.segment().segment_id()
         cached = self._spell.get(key)
         if cached is None:
-            cached = {
-                text.decode("utf-8"): info.doc_frequency()
-                for text, info in leaf.iter_field("spell")
-            }
+            cached = {}
+            for text, info in leaf.iter_field("content"):
+                term = text.decode("utf-8")
+                if len(term) > 2 and not term.isdigit():
+                    cached[term] = info.doc_frequency()
             with self._lock:
                 self._spell[key] = cached
         return cached
@@ -294,7 +294,11 @@ class _View:
         return found
 
     def spell_vocabulary(self) -> dict[str, list[tuple[str, int]]]:
-        """Unstemmed words by first letter, with document frequency (built on demand)."""
+        """Index terms (stems) by first letter, with document frequency (on demand).
+
+        The vocabulary of "did you mean" is the lexicon of ``content``: a separate field
+        of unstemmed words added a quarter of all postings to the build.
+        """
         if self._spell is None:
             counts: Counter[str] = Counter()
             for leaf, _base in self.reader.leaf_readers():
@@ -330,6 +334,44 @@ def _osa_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
+class _FieldLengths:
+    """Field lengths of the segment being written, read once per field.
+
+    whoosh asks for a document's field length once per posting while it writes the
+    posting lists, through a column reader and, for fields without lengths, a
+    file-exists check each time: that was a quarter of the build time.
+    """
+
+    _TABLE = (None, *(byte_to_length(b) for b in range(1, 256)))
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._lengths: dict[str, Sequence[int | None]] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        lengths = self._lengths.get(fieldname)
+        if lengths is None:
+            column = f"_{fieldname}_len"
+            if self._reader.has_column(column):
+                reader = self._reader.column_reader(column, LENGTHS_COLUMN)
+                table = self._TABLE
+                lengths = [table[b] for b in reader]
+            else:
+                lengths = ()
+            self._lengths[fieldname] = lengths
+        return lengths[docnum] if lengths else default
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class _Writer(writing.SegmentWriter):  # type: ignore[misc]
+    """whoosh's segment writer with field lengths read once per field (build time)."""
+
+    def per_document_reader(self) -> Any:
+        return _FieldLengths(super().per_document_reader())
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path, timeout: float) -> Iterator[None]:
     """An fcntl lock with a bounded wait (used to create the index exactly once)."""
@@ -359,11 +401,16 @@ class SearchIndex:
         writer_timeout: float = 10.0,
         synonyms: SynonymTable | None = None,
         limitmb: int = 128,
+        rebuild_limitmb: int = 2048,
     ) -> None:
         self.path = Path(path)
         self.writer_timeout = writer_timeout
         self.synonyms = synonyms or load_synonyms()
         self.limitmb = limitmb
+        # A full rebuild sorts every posting in memory: a pool that spills to disk
+        # (whoosh writes and merges runs item by item) tripled the build time at 10,000
+        # cases. The pool grows only as large as the library (~2.5 GB at 100,000).
+        self.rebuild_limitmb = rebuild_limitmb
         self.path.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.path / "CREATELOCK", writer_timeout):
             if whoosh_index.exists_in(str(self.path)):
@@ -377,13 +424,16 @@ class SearchIndex:
     # -- writing ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _writer(self, **commit: Any) -> Iterator[Any]:
+    def _writer(self, limitmb: int | None = None, **commit: Any) -> Iterator[Any]:
         if not self._write_gate.acquire(timeout=self.writer_timeout):
             raise IndexBusy("The search index is busy; try again shortly.")
         try:
             try:
-                writer = self._ix.writer(
-                    timeout=self.writer_timeout, delay=0.05, limitmb=self.limitmb
+                writer = _Writer(
+                    self._ix,
+                    timeout=self.writer_timeout,
+                    delay=0.05,
+                    limitmb=limitmb or self.limitmb,
                 )
             except LockError:
                 raise IndexBusy("The search index is busy; try again shortly.") from None
@@ -432,7 +482,7 @@ class SearchIndex:
         Readers keep their old searcher until the commit lands, then see the new index.
         """
         count = 0
-        with self._writer(mergetype=writing.CLEAR) as writer:
+        with self._writer(limitmb=self.rebuild_limitmb, mergetype=writing.CLEAR) as writer:
             seen: set[int] = set()
             for doc in docs:
                 if doc.case_id in seen:
@@ -683,15 +733,26 @@ class SearchIndex:
         return replaced if changed else None
 
     def _closest(self, view: _View, word: str) -> str | None:
+        """The known word nearest to ``word`` (compared as stems), as readers write it."""
         limit = 1 if len(word) < 6 else 2
+        target = S.stem(word)
         best: tuple[int, int, str] | None = None
-        for cand, df in view.spell_vocabulary().get(word[:1], ()):
-            if abs(len(cand) - len(word)) > limit:
+        for cand, df in view.spell_vocabulary().get(target[:1], ()):
+            if abs(len(cand) - len(target)) > limit:
                 continue
-            d = _osa_distance(word, cand, limit)
+            d = _osa_distance(target, cand, limit)
             if d <= limit and (best is None or (d, -df) < best[:2]):
                 best = (d, -df, cand)
-        return best[2] if best else None
+        return self._surface(view, best[2]) if best else None
+
+    def _surface(self, view: _View, term: str) -> str:
+        """A word of the case text whose index term is ``term`` (stems are not words)."""
+        for docnum in itertools.islice(Q.Term("content", term).docs(view.searcher), 3):
+            text = view.searcher.stored_fields(docnum)["stored"]["text"]
+            for start, end, found in S.iter_words(text):
+                if found == term:
+                    return S.fold(text[start:end])
+        return term
 
 
 def _replace_word(text: str, word: str, better: str) -> str:

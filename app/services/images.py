@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from app.dicom import render
 from app.errors import Invalid, NotFound
@@ -211,6 +211,7 @@ def _series(session: Session, study_uid: str, series_uid: str) -> Series:
     series = session.scalars(
         select(Series)
         .join(Study, Study.id == Series.study_id)
+        .options(contains_eager(Series.study))
         .where(Study.study_instance_uid == study_uid, Series.series_instance_uid == series_uid)
     ).first()
     if series is None:
@@ -220,10 +221,12 @@ def _series(session: Session, study_uid: str, series_uid: str) -> Series:
 
 def _instance(session: Session, study_uid: str, series_uid: str, sop_uid: str) -> Instance:
     _check_uids(study_uid, series_uid, sop_uid)
+    # One query for the instance, its series and study (the access check needs the study).
     instance = session.scalars(
         select(Instance)
         .join(Series, Series.id == Instance.series_id)
         .join(Study, Study.id == Series.study_id)
+        .options(contains_eager(Instance.series).contains_eager(Series.study))
         .where(
             Study.study_instance_uid == study_uid,
             Series.series_instance_uid == series_uid,

@@ -10,8 +10,9 @@ Measured in one run, against a reference measured in the same run:
 
 Budgets (issue 7): the route's cold p95 within 1.25x of the reference p95; a
 512x512 CT frame at quality 85 at most 26 kB. The route part runs only when the
-application has a rendered-frame route; until then the script says it is pending
-and prints no figure for it.
+application has a rendered-frame route; the CT is ingested through
+app.services.intake into a published case on a fresh data directory, and a cached
+frame is compared with a static file of the same size served by Flask.
 
 Usage::
 
@@ -51,6 +52,7 @@ from app.dicom.render import RenderRequest, render_frame  # noqa: E402
 WINDOW = (40.0, 400.0)  # soft tissue, HU
 QUALITY = 85
 RATIO_BUDGET = 1.25
+CACHED_BUDGET = 2.0
 BYTES_BUDGET = 26_000
 
 
@@ -186,8 +188,11 @@ def bench_in_process(path: Path, runs: int) -> tuple[Figures, Figures]:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port in a thread; yield its base URL."""
+    import logging
+
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -257,11 +262,123 @@ def find_render_route() -> str | None:
     except ImportError:
         return None
     with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app({"TESTING": True, "DATA_DIR": data_dir})
+        app = create_app({"TESTING": True, "DATA_DIR": data_dir, "LOAD_SAMPLE_CASES": False})
         for rule in app.url_map.iter_rules():
             if "/frames/" in rule.rule and rule.rule.endswith("/rendered"):
                 return rule.rule
     return None
+
+
+@dataclass(frozen=True)
+class BenchSite:
+    """An application on a fresh data directory with one published public case."""
+
+    app: Any
+    study: str
+    series: str
+    instances: list[str]
+    case_id: int
+    paths: list[Path]  # the stored (de-identified) files, in stack order
+
+    def frame_path(self, index: int = 0, frame: int = 1) -> str:
+        return (f"/images/studies/{self.study}/series/{self.series}/instances/"
+                f"{self.instances[index]}/frames/{frame}/rendered")
+
+
+def build_site(data_dir: Path, files: Sequence[Path], *, visibility: str = "public") -> BenchSite:
+    """Ingest ``files`` through app.services.intake (de-identified, stored) into a case."""
+    from sqlalchemy import select
+
+    from app import create_app
+    from app.db import get_db, upgrade_database, utcnow
+    from app.models import Case, CaseAuthor, CaseStatus, CaseStudy, Role, Study, Visibility
+    from app.services import accounts, intake
+    from app.storage import ObjectStore
+
+    app = create_app({"DATA_DIR": str(data_dir), "LOAD_SAMPLE_CASES": False})
+    upgrade_database(get_db(app).engine)
+    config = intake.make_config(app.config["DATA_DIR"], app.config["DEID_SECRET"])
+    with get_db(app).sessionmaker() as session:
+        hospital = accounts.create_institution(session, "Bench Hospital", actor=None)
+        author = accounts.create_user(
+            session, email="bench@example.org", display_name="Bench", password="bench pass 123",
+            role=Role.EDUCATOR, institution_name=hospital.name)
+        outcome = None
+        for path in files:
+            outcome = intake.ingest(session, path.read_bytes(), institution=hospital,
+                                    source="bench", config=config)
+        session.commit()
+        assert outcome is not None
+        study = session.scalars(
+            select(Study).where(Study.study_instance_uid == outcome.study_instance_uid)).one()
+        case = Case(slug="bench", title="Bench", status=CaseStatus.PUBLISHED,
+                    visibility=Visibility(visibility), institution_id=hospital.id,
+                    created_by_id=author.id, published_at=utcnow())
+        case.authors.append(CaseAuthor(user_id=author.id))
+        case.studies.append(CaseStudy(study_id=study.id))
+        session.add(case)
+        session.commit()
+        series = study.series[0]
+        store = ObjectStore(app.config["DATA_DIR"])
+        return BenchSite(app, study.study_instance_uid, series.series_instance_uid,
+                         [i.sop_instance_uid for i in series.instances], case.id,
+                         [store.path(i.sha256) for i in series.instances])
+
+
+def bench_static(base_url: str, path: str, runs: int) -> Figures:
+    """Time GETs of a static file through Flask's send_from_directory (the static route)."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    samples: list[int] = []
+    body = b""
+    try:
+        _get(conn, path, {})
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            status, body = _get(conn, path, {})
+            samples.append(time.perf_counter_ns() - start)
+            if status != 200:
+                raise RuntimeError(f"GET {path} answered {status}")
+    finally:
+        conn.close()
+    return _figures("static file, same size", samples, len(body))
+
+
+def bench_routes(folder: Path, ct: Path, runs: int) -> bool:
+    """Cold and cached frames through the route, against in-process and a static file."""
+    from flask import send_from_directory
+
+    site = build_site(folder / "data", [ct])
+    stored = site.paths[0]
+    static_dir = folder / "static"
+    static_dir.mkdir(exist_ok=True)
+    site.app.add_url_rule("/bench-static/<path:name>", "bench_static",
+                          lambda name: send_from_directory(static_dir, name))
+    # The same stored (de-identified) file, in-process, in this run.
+    ref, ada = bench_in_process(stored, runs)
+    base = site.frame_path()
+    # Each cold URL is a distinct render (another window width): nothing cached.
+    cold_paths = [f"{base}?window=40,{400 + k}&quality={QUALITY}" for k in range(1, runs + 1)]
+    cached_path = f"{base}?window={WINDOW[0]:g},{WINDOW[1]:g}&quality={QUALITY}"
+    with serve(site.app) as url:
+        cold, cached = bench_route(url, cold_paths, cached_path, cached_runs=runs)
+        (static_dir / "frame.jpg").write_bytes(bytes(cached.bytes_per_frame))
+        static = bench_static(url, "/bench-static/frame.jpg", runs)
+    _print([ref, ada, cold, cached, static])
+    cold_ratio = cold.p95_ms / ref.p95_ms
+    cached_ratio = cached.p95_ms / static.p95_ms
+    ok_cold = cold_ratio <= RATIO_BUDGET
+    ok_cached = cached_ratio <= CACHED_BUDGET
+    ok_bytes = cached.bytes_per_frame <= BYTES_BUDGET
+    print(f"route cold / in-process reference p95: {cold_ratio:.2f}x (p50 "
+          f"{cold.p50_ms / ref.p50_ms:.2f}x) — goal <= {RATIO_BUDGET}x: "
+          f"{'met' if ok_cold else 'NOT met'}")
+    print(f"route cached / static file p95: {cached_ratio:.2f}x (p50 "
+          f"{cached.p50_ms / static.p50_ms:.2f}x) — goal <= {CACHED_BUDGET}x: "
+          f"{'met' if ok_cached else 'NOT met'}")
+    print(f"route bytes per frame at q{QUALITY}: {cached.bytes_per_frame:,d} — goal <= "
+          f"{BYTES_BUDGET:,d}: {'met' if ok_bytes else 'NOT met'}")
+    return ok_cold and ok_cached and ok_bytes
 
 
 # ---------------------------------------------------------------------------
@@ -320,8 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("route: pending — the application has no "
                   "/studies/.../frames/{n}/rendered route yet; no route figures.")
             return 0
-        print(f"route: found {rule}, but the script does not yet know how to ingest the CT "
-              "and build its URLs; no route figures.")
+        print(f"route: {rule} on loopback (werkzeug, threaded), {args.runs} cold URLs")
+        bench_routes(folder, ct, args.runs)
     return 0
 
 

@@ -360,10 +360,11 @@ def start_attempt(
         total=len(questions),
         started_at=now or utcnow(),
     )
+    # No savepoint: pysqlite opens none inside an implicit transaction (its RELEASE would
+    # commit). A collision fails the flush; the caller rolls the request back.
+    session.add(attempt)
     try:
-        with session.begin_nested():
-            session.add(attempt)
-            session.flush()
+        session.flush()
     except IntegrityError:
         raise Conflict("Another attempt was started at the same moment; reload.") from None
     audit.record(
@@ -461,10 +462,10 @@ def answer_question(
         matched=result.matched[:300],
         answered_at=now,
     )
+    # Two windows answering at once meet the unique (attempt, question); see start_attempt.
+    session.add(answer)
     try:
-        # A savepoint: two windows answering at once meet the unique (attempt, question).
-        with session.begin_nested():
-            session.add(answer)
+        session.flush()
     except IntegrityError:
         raise Conflict("This question was answered from another window; reload.") from None
     session.expire(attempt, ["answers"])
@@ -1100,3 +1101,58 @@ def case_series_choices(session: Session, case: Case) -> list[tuple[Series, int]
         .order_by(CaseStudy.position, Series.series_number, Series.id)
     ).all()
     return [(s, len(series_stack(session, s))) for s in series]
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One image to show: the UIDs of its rendered-frame URL, and its size in pixels."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    frame: int
+    columns: int
+    rows: int
+
+
+def _ref(instance: Instance, frame: int) -> FrameRef:
+    series = instance.series
+    return FrameRef(
+        study_uid=series.study.study_instance_uid,
+        series_uid=series.series_instance_uid,
+        sop_uid=instance.sop_instance_uid,
+        frame=frame,
+        columns=instance.columns or 0,
+        rows=instance.rows or 0,
+    )
+
+
+def question_images(session: Session, question: Question) -> list[FrameRef]:
+    """What the question page shows: the hotspot series' whole stack (to scroll and click
+    in), or for other questions the case's key images (the first frame if none)."""
+    if question.kind == "hotspot" and question.hotspot:
+        series = case_series(session, question.case, str(question.hotspot.get("series_uid")))
+        if series is not None:
+            return [_ref(s.instance, s.frame) for s in series_stack(session, series)]
+        return []
+    refs = [_ref(k.instance, k.frame) for k in question.case.key_images]
+    if not refs:
+        first = session.scalars(
+            select(Instance)
+            .join(Series, Series.id == Instance.series_id)
+            .join(CaseStudy, CaseStudy.study_id == Series.study_id)
+            .where(CaseStudy.case_id == question.case_id)
+            .order_by(
+                CaseStudy.position,
+                Series.series_number,
+                Instance.position,
+                Instance.instance_number,
+                Instance.id,
+            )
+        ).first()
+        if first is not None:
+            refs.append(_ref(first, 1))
+    return refs

@@ -1,0 +1,669 @@
+"""Quiz and credit services: scoring of every type, attempts, resume, limits, re-scoring,
+revocation, and that exam mode never hands out a right answer before the end."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import (
+    Answer,
+    Attempt,
+    AuditEvent,
+    Case,
+    Certificate,
+    Institution,
+    ReviewItem,
+    Role,
+    User,
+)
+from app.search.synonyms import SynonymTable
+from app.services import credit, quizzes
+from tests.quizdata import QuizSet, build_quiz_set
+
+NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+TODAY = NOW.date()
+EVALUATION = {"met": "5", "bias": "Yes", "comments": ""}
+
+
+@pytest.fixture
+def people(
+    create_user: Callable[..., User], create_institution: Callable[..., Institution]
+) -> dict[str, User]:
+    hospital = create_institution()
+    return {
+        "educator": create_user(Role.EDUCATOR, institution=hospital),
+        "learner": create_user(Role.LEARNER, institution=hospital),
+        "other": create_user(Role.LEARNER),
+    }
+
+
+@pytest.fixture
+def qs(session: Session, create_case: Callable[..., Case], people: dict[str, User]) -> QuizSet:
+    return build_quiz_set(session, create_case, people["educator"])
+
+
+def _answer_all(
+    session: Session, attempt: Attempt, qs: QuizSet, user: User, wrong: tuple[int, ...] = ()
+) -> None:
+    right = qs.right_answers()
+    for qid in attempt.question_ids:
+        response = right[qid]
+        if qid in wrong:
+            response = (
+                {"option_ids": [qs.single.options[1].id]}
+                if qid == qs.single.id
+                else ({"text": "pleural effusion"})
+            )
+        quizzes.answer_question(session, attempt.id, qid, response, actor=user, now=NOW)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@pytest.mark.parametrize(
+    ("given", "matched"),
+    [
+        ("Pneumothorax", "pneumothorax"),
+        ("  TENSION   pneumothorax ", "tension pneumothorax"),
+        ("pneumothorax tension", "tension pneumothorax"),  # word order
+        ("PTX", "pneumothorax"),  # abbreviation from the synonym table
+        ("tension PTX", "tension pneumothorax"),
+        ("pnuemothorax", "pneumothorax"),  # transposition
+        ("pneumothorx", "pneumothorax"),  # one letter missing
+        ("Pneumothôrax", "pneumothorax"),  # accents
+        ("pleural effusion", None),
+        ("pneumonia", None),
+        ("", None),
+    ],
+)
+def test_free_text_matching(given: str, matched: str | None) -> None:
+    assert quizzes.match_free_text(given, ["tension pneumothorax", "pneumothorax"]) == matched
+
+
+def test_free_text_short_answers_need_exact_match() -> None:
+    # Abbreviations one letter apart mean different things: no typo tolerance below 5 letters.
+    assert quizzes.match_free_text("SDH", ["SAH"]) is None
+    assert quizzes.match_free_text("subarachnoid hemorrhage", ["SAH"]) == "SAH"
+    table = SynonymTable.from_groups([["ptx", "pneumothorax"]])
+    assert quizzes.match_free_text("ptx", ["pneumothorax"], table) == "pneumothorax"
+
+
+def test_scoring_single_multiple_hotspot(session: Session, qs: QuizSet) -> None:
+    single_right = [o.id for o in qs.single.options if o.correct]
+    assert quizzes.mark(qs.single, {"option_ids": single_right}).correct
+    assert not quizzes.mark(qs.single, {"option_ids": [qs.single.options[1].id]}).correct
+    both = [o.id for o in qs.multiple.options if o.correct]
+    # Multiple response is all-or-nothing.
+    assert quizzes.mark(qs.multiple, {"option_ids": both}).correct
+    assert not quizzes.mark(qs.multiple, {"option_ids": both[:1]}).correct
+    assert not quizzes.mark(
+        qs.multiple, {"option_ids": [o.id for o in qs.multiple.options]}
+    ).correct
+
+    def click(frame: int, x: float, y: float) -> bool:
+        raw = {"series_uid": qs.series_uid, "frame": frame, "x": x, "y": y}
+        return quizzes.mark(qs.hotspot, quizzes.clean_response(session, qs.hotspot, raw)).correct
+
+    assert click(2, 30, 20) and click(3, 39, 20) and click(2, 30, 27.5)
+    assert not click(1, 30, 20)  # outside the frame range
+    assert not click(2, 41, 20)  # outside the ellipse
+    polygon = dict(qs.hotspot.hotspot or {})
+    polygon["region"] = {"shape": "polygon", "points": [[10, 10], [50, 10], [50, 40]]}
+    qs.hotspot.hotspot = polygon
+    assert click(2, 45, 15) and not click(2, 15, 35)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"frame": 2, "x": 128, "y": 10},  # one past the last column
+        {"frame": 2, "x": -1, "y": 10},
+        {"frame": 2, "x": 10, "y": 500},
+        {"frame": 4, "x": 10, "y": 10},  # the stack has 3 images
+        {"frame": 0, "x": 10, "y": 10},
+        {"frame": 2, "x": "nan", "y": 10},
+        {"frame": 2, "x": 10, "y": 10, "series_uid": "1.2.3"},  # not this case's series
+    ],
+)
+def test_hotspot_click_outside_image_refused(session: Session, qs: QuizSet, raw: dict) -> None:
+    raw = {"series_uid": qs.series_uid, **raw}
+    assert qs.image.columns == 128 and qs.image.rows == 128
+    with pytest.raises(Invalid):
+        quizzes.clean_response(session, qs.hotspot, raw)
+
+
+# --------------------------------------------------------------------------- attempts
+
+
+def test_exam_attempt_scores_at_the_end_and_reviews_misses(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam", now=NOW)
+    assert attempt.question_ids == [qs.single.id, qs.multiple.id, qs.freetext.id, qs.hotspot.id]
+    _answer_all(session, attempt, qs, learner, wrong=(qs.freetext.id,))
+    # Nothing goes to review before the end in exam mode (that would leak the mark).
+    assert session.scalar(select(func.count(ReviewItem.id))) == 0
+    assert not quizzes.feedback_allowed(attempt, qs.single.id)
+    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    session.commit()
+    assert (attempt.score, attempt.passed, attempt.correct_count) == (75.0, True, 3)
+    items = session.scalars(select(ReviewItem)).all()
+    assert [(i.question_id, i.due_on) for i in items] == [
+        (qs.freetext.id, TODAY + timedelta(days=1))
+    ]
+    result = quizzes.attempt_result(session, attempt.id, actor=learner)
+    assert [r["feedback"]["correct"] for r in result["review"]] == [True, True, False, True]
+
+
+def test_exam_mode_never_reveals_answers_before_the_end(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    _answer_all(session, attempt, qs, learner)
+    result = quizzes.attempt_result(session, attempt.id, actor=learner)
+    text = json.dumps(result)
+    for secret in (
+        "correct",
+        "explanation",
+        "accepted",
+        "region",
+        "frames",
+        "teaching_point",
+        'score": 100',
+    ):
+        assert secret not in text, secret
+    public = json.dumps(
+        [quizzes.public_question(q) for q in quizzes.attempt_questions(session, attempt)]
+    )
+    assert "correct" not in public and "region" not in public and "accepted" not in public
+
+
+def test_practice_feedback_after_each_answer(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(
+        session, qs.case_set.slug, actor=learner, mode="practice", now=NOW
+    )
+    assert not quizzes.feedback_allowed(attempt, qs.freetext.id)
+    answer = quizzes.answer_question(
+        session, attempt.id, qs.freetext.id, {"text": "ptx"}, actor=learner, now=NOW
+    )
+    assert answer.correct and answer.matched == "pneumothorax"
+    assert quizzes.feedback_allowed(attempt, qs.freetext.id)
+    assert quizzes.feedback(qs.freetext, answer)["matched"] == "pneumothorax"
+    # Practice: the first answer counts once its feedback was shown.
+    with pytest.raises(Conflict):
+        quizzes.answer_question(session, attempt.id, qs.freetext.id, {"text": "x"}, actor=learner)
+    quizzes.answer_question(
+        session,
+        attempt.id,
+        qs.single.id,
+        {"option_ids": [qs.single.options[2].id]},
+        actor=learner,
+        now=NOW,
+    )
+    assert session.scalars(select(ReviewItem.question_id)).all() == [qs.single.id]
+
+
+def test_resume_after_dropped_connection(
+    app: Any, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    """Each answer is committed on its own; a new session (another device) sees them all and
+    picks up at the first unanswered question; starting again resumes the same attempt."""
+    from app.db import get_db
+
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    session.commit()
+    quizzes.answer_question(
+        session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=learner
+    )
+    session.commit()
+    # The link drops while the second answer is on its way: that transaction never commits.
+    quizzes.answer_question(
+        session, attempt.id, qs.multiple.id, qs.right_answers()[qs.multiple.id], actor=learner
+    )
+    session.rollback()
+    with get_db(app).sessionmaker() as other_device:
+        me = other_device.get(User, learner.id)
+        assert me is not None
+        again = quizzes.start_attempt(other_device, qs.case_set.slug, actor=me, mode="exam")
+        assert again.id == attempt.id
+        assert [a.question_id for a in again.answers] == [qs.single.id]
+        following = quizzes.next_question(other_device, again)
+        assert following is not None and following.id == qs.multiple.id
+        with pytest.raises(Conflict):  # another mode while one is open
+            quizzes.start_attempt(other_device, qs.case_set.slug, actor=me, mode="practice")
+
+
+def test_attempt_limit(
+    session: Session, create_case: Callable[..., Case], people: dict[str, User]
+) -> None:
+    qs = build_quiz_set(session, create_case, people["educator"], max_attempts=2)
+    learner = people["learner"]
+    for _ in range(2):
+        attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+        quizzes.finish_attempt(session, attempt.id, actor=learner)
+    session.commit()
+    assert quizzes.attempts_left(session, qs.case_set, actor=learner) == 0
+    with pytest.raises(Conflict, match="all 2 attempts"):
+        quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    assert session.scalar(select(func.count(Attempt.id))) == 2
+
+
+def test_bad_answers_change_nothing(
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+    create_case: Callable[..., Case],
+) -> None:
+    learner, other = people["learner"], people["other"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    session.commit()
+    stray = build_quiz_set(session, create_case, people["educator"], slug="other-set")
+    with pytest.raises(Invalid):  # a question of another set
+        quizzes.answer_question(
+            session,
+            attempt.id,
+            stray.single.id,
+            {"option_ids": [stray.single.options[0].id]},
+            actor=learner,
+        )
+    with pytest.raises(Invalid):  # a forged option id (another question's)
+        quizzes.answer_question(
+            session,
+            attempt.id,
+            qs.single.id,
+            {"option_ids": [qs.multiple.options[0].id]},
+            actor=learner,
+        )
+    with pytest.raises(Invalid):  # two options on a single-answer question
+        quizzes.answer_question(
+            session,
+            attempt.id,
+            qs.single.id,
+            {"option_ids": [o.id for o in qs.single.options[:2]]},
+            actor=learner,
+        )
+    with pytest.raises(Invalid):
+        quizzes.answer_question(
+            session, attempt.id, qs.single.id, {"option_ids": ["1 OR 1"]}, actor=learner
+        )
+    with pytest.raises(NotFound):  # somebody else's attempt
+        quizzes.answer_question(
+            session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=other
+        )
+    quizzes.finish_attempt(session, attempt.id, actor=learner)
+    session.commit()
+    with pytest.raises(Conflict):  # after the end
+        quizzes.answer_question(
+            session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=learner
+        )
+    with pytest.raises(Conflict):
+        quizzes.finish_attempt(session, attempt.id, actor=learner)
+    session.rollback()
+    assert session.scalar(select(func.count(Answer.id))) == 0
+
+
+# --------------------------------------------------------------------------- unknown cases
+
+
+def test_case_revealed_only_after_answering(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner, educator = people["learner"], people["educator"]
+    assert quizzes.case_revealed_for(session, educator, qs.case)
+    assert not quizzes.case_revealed_for(session, None, qs.case)
+    assert not quizzes.case_revealed_for(session, learner, qs.case)
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    _answer_all(session, attempt, qs, learner)
+    assert not quizzes.case_revealed_for(session, learner, qs.case)  # exam still open
+    quizzes.finish_attempt(session, attempt.id, actor=learner)
+    assert quizzes.case_revealed_for(session, learner, qs.case)
+
+
+# --------------------------------------------------------------------------- review queue
+
+
+def test_review_intervals_grow_and_reset(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
+    quizzes.answer_question(
+        session, attempt.id, qs.freetext.id, {"text": "effusion"}, actor=learner, now=NOW
+    )
+    assert quizzes.due_reviews(session, actor=learner, today=TODAY) == []
+    day = TODAY + timedelta(days=1)
+    assert [i.question_id for i in quizzes.due_reviews(session, actor=learner, today=day)] == [
+        qs.freetext.id
+    ]
+    with pytest.raises(Conflict):  # not due yet
+        quizzes.answer_review(session, qs.freetext.id, {"text": "ptx"}, actor=learner, today=TODAY)
+    intervals = []
+    for _ in range(3):
+        item, marked, shown = quizzes.answer_review(
+            session, qs.freetext.id, {"text": "PTX"}, actor=learner, today=day
+        )
+        assert marked.correct and shown["matched"] == "pneumothorax"
+        intervals.append(item.interval_days)
+        day = item.due_on
+    assert intervals == [3, 7, 16]
+    item, marked, _ = quizzes.answer_review(
+        session, qs.freetext.id, {"text": "no idea"}, actor=learner, today=day
+    )
+    assert not marked.correct and item.interval_days == 1 and item.lapses == 2
+    with pytest.raises(NotFound):
+        quizzes.answer_review(session, qs.single.id, {"option_ids": []}, actor=learner, today=day)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_statistics_and_rescoring(
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+    create_user: Callable[..., User],
+) -> None:
+    learner = people["learner"]
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    right = qs.right_answers()
+    quizzes.answer_question(session, attempt.id, qs.single.id, right[qs.single.id], actor=learner)
+    quizzes.answer_question(
+        session,
+        attempt.id,
+        qs.multiple.id,
+        {"option_ids": [qs.multiple.options[2].id]},
+        actor=learner,
+    )
+    quizzes.answer_question(
+        session, attempt.id, qs.freetext.id, {"text": "collapsed lung"}, actor=learner
+    )
+    quizzes.answer_question(session, attempt.id, qs.hotspot.id, right[qs.hotspot.id], actor=learner)
+    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    session.commit()
+    assert attempt.score == 50.0 and not attempt.passed
+    with pytest.raises(Forbidden):  # a learner may not see the statistics
+        quizzes.set_statistics(session, qs.case_set.slug, actor=learner)
+    stats = quizzes.set_statistics(session, qs.case_set.slug, actor=people["educator"])
+    assert (stats.attempts, stats.finished, stats.mean_score) == (1, 1, 50.0)
+    by_id = {s.question.id: s for s in stats.questions}
+    assert by_id[qs.single.id].difficulty == 1.0
+    assert by_id[qs.multiple.id].difficulty == 0.0
+    assert [n for _, n in by_id[qs.multiple.id].option_counts] == [0, 0, 1]
+    assert by_id[qs.freetext.id].unmatched == [("collapsed lung", 1)]
+
+    with pytest.raises(Forbidden):
+        quizzes.add_accepted_answer(session, qs.freetext.id, "collapsed lung", actor=learner)
+    changed = quizzes.add_accepted_answer(
+        session, qs.freetext.id, "collapsed lung", actor=people["educator"]
+    )
+    session.commit()
+    session.refresh(attempt)
+    assert changed == 1 and attempt.score == 75.0 and attempt.passed
+    answer = session.scalars(select(Answer).where(Answer.question_id == qs.freetext.id)).one()
+    assert answer.correct and answer.matched == "collapsed lung"
+    with pytest.raises(Conflict):
+        quizzes.add_accepted_answer(
+            session, qs.freetext.id, "Collapsed  Lung", actor=people["educator"]
+        )
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == "quiz.accepted_answer_added"
+            )
+        )
+        == 1
+    )
+
+
+# --------------------------------------------------------------------------- credit
+
+
+def _passed_attempt(session: Session, qs: QuizSet, learner: User) -> Attempt:
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    _answer_all(session, attempt, qs, learner)
+    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    session.commit()
+    return attempt
+
+
+def test_claim_credit_revoke_and_verify(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner, educator = people["learner"], people["educator"]
+    attempt = _passed_attempt(session, qs, learner)
+    with pytest.raises(Invalid, match="Objectives met"):
+        credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation={"bias": "Yes"},
+            hours=1,
+            attested=True,
+            now=NOW,
+        )
+    with pytest.raises(Invalid, match="Attest"):
+        credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation=EVALUATION,
+            hours=1,
+            attested=False,
+            now=NOW,
+        )
+    with pytest.raises(Invalid, match="hours"):
+        credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation=EVALUATION,
+            hours="-1",
+            attested=True,
+            now=NOW,
+        )
+    session.rollback()
+    assert session.scalar(select(func.count(Certificate.id))) == 0
+    cert = credit.claim_credit(
+        session, attempt.id, actor=learner, evaluation=EVALUATION, hours="5", attested=True, now=NOW
+    )
+    session.commit()
+    assert cert.hours == 2.0  # capped at the set's credit hours
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", cert.token)
+    with pytest.raises(Conflict):
+        credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation=EVALUATION,
+            hours=1,
+            attested=True,
+            now=NOW,
+        )
+    check = credit.verify_certificate(session, cert.token)
+    assert check.valid and check.as_json() == {
+        "status": "valid",
+        "valid": True,
+        "name": "Test User",
+        "activity": "Chest emergencies",
+        "date": "2026-11-23",
+        "hours": 2.0,
+        "revoked_on": None,
+    }
+    for tampered in (cert.token[:-1] + ("A" if cert.token[-1] != "A" else "B"), "x", "../etc"):
+        with pytest.raises(NotFound):
+            credit.verify_certificate(session, tampered)
+    with pytest.raises(NotFound):  # only the set's educators and admins revoke
+        credit.revoke_certificate(session, cert.token, actor=people["other"], reason="x")
+    with pytest.raises(Forbidden_or_NotFound):
+        credit.revoke_certificate(session, cert.token, actor=learner, reason="x")
+    credit.revoke_certificate(session, cert.token, actor=educator, reason="Shared answers")
+    session.commit()
+    assert not credit.verify_certificate(session, cert.token).valid
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == "credit.certificate_revoked"
+            )
+        )
+        == 1
+    )
+    pdf = credit.certificate_pdf(cert, "https://example.org/verify/" + cert.token)
+    _check_pdf(pdf)
+    assert b"REVOKED" in pdf and b"Chest emergencies" in pdf
+    rows = credit.transcript_csv(credit.transcript(session, actor=learner), {}).splitlines()
+    assert rows[0].startswith("completed_on,activity") and "revoked" in rows[1]
+
+
+Forbidden_or_NotFound = (NotFound, Forbidden)
+
+
+def _check_pdf(pdf: bytes) -> None:
+    """The xref table points at each object (a reader would open it)."""
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    start = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
+    lines = pdf[start:].split(b"\n")
+    count = int(lines[1].split()[1])
+    for number in range(1, count):
+        offset = int(lines[2 + number].split()[0])
+        assert pdf[offset:].startswith(b"%d 0 obj" % number)
+
+
+def test_claiming_credit_without_passing_or_outside_dates(
+    session: Session, create_case: Callable[..., Case], people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    qs = build_quiz_set(session, create_case, people["educator"])
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    with pytest.raises(Invalid, match="at least 75%"):
+        credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation=EVALUATION,
+            hours=1,
+            attested=True,
+            now=NOW,
+        )
+    passed = _passed_attempt(session, qs, learner)
+    late = datetime(2030, 1, 5, tzinfo=UTC)
+    with pytest.raises(Invalid, match="expired"):
+        credit.claim_credit(
+            session,
+            passed.id,
+            actor=learner,
+            evaluation=EVALUATION,
+            hours=1,
+            attested=True,
+            now=late,
+        )
+    with pytest.raises(NotFound):
+        credit.claim_credit(
+            session,
+            passed.id,
+            actor=people["other"],
+            evaluation=EVALUATION,
+            hours=1,
+            attested=True,
+            now=NOW,
+        )
+    assert session.scalar(select(func.count(Certificate.id))) == 0
+    assert credit.credit_status(session, passed, today=date(2026, 11, 23)).eligible
+
+
+def test_default_evaluation_when_none_defined(session: Session, qs: QuizSet) -> None:
+    qs.case_set.evaluation = []
+    form = credit.evaluation_form(qs.case_set)
+    assert [i.id for i in form] == ["objectives", "practice", "bias", "comments"]
+    qs.case_set.evaluation = [{"prompt": 3}, "junk", {"prompt": "Pick", "kind": "choice"}]
+    assert next(i.id for i in credit.evaluation_form(qs.case_set)) == "objectives"
+
+
+# --------------------------------------------------------------------------- authoring
+
+
+def test_author_questions(session: Session, qs: QuizSet, people: dict[str, User]) -> None:
+    educator = people["educator"]
+    made = quizzes.save_question(
+        session,
+        qs.case.slug,
+        quizzes.QuestionInput(
+            kind="hotspot",
+            stem="Click it",
+            series_uid=qs.series_uid,
+            frames=(1, 2),
+            region={"shape": "polygon", "points": [["1", "1"], [9, 1], [9, 9]]},
+        ),
+        actor=educator,
+    )
+    assert made.hotspot == {
+        "series_uid": qs.series_uid,
+        "frames": [1, 2],
+        "region": {"shape": "polygon", "points": [[1.0, 1.0], [9.0, 1.0], [9.0, 9.0]]},
+    }
+    with pytest.raises(Invalid, match="within 1-3"):
+        quizzes.save_question(
+            session,
+            qs.case.slug,
+            quizzes.QuestionInput(
+                kind="hotspot",
+                stem="x",
+                series_uid=qs.series_uid,
+                frames=(2, 9),
+                region={"shape": "ellipse", "cx": 1, "cy": 1, "rx": 1, "ry": 1},
+            ),
+            actor=educator,
+        )
+    with pytest.raises(Invalid, match="exactly one"):
+        quizzes.save_question(
+            session,
+            qs.case.slug,
+            quizzes.QuestionInput(
+                kind="single", stem="x", options=[("a", True, ""), ("b", True, "")]
+            ),
+            actor=educator,
+        )
+    with pytest.raises(Forbidden):
+        quizzes.save_question(
+            session,
+            qs.case.slug,
+            quizzes.QuestionInput(kind="freetext", stem="x", accepted=["a"]),
+            actor=people["learner"],
+        )
+    # An answered question keeps its options' ids and cannot be deleted.
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=people["learner"], mode="exam")
+    quizzes.answer_question(
+        session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=people["learner"]
+    )
+    ids = [o.id for o in qs.single.options]
+    quizzes.save_question(
+        session,
+        qs.case.slug,
+        quizzes.QuestionInput(
+            kind="single",
+            stem="Edited",
+            options=[("A", False, ""), ("B", True, ""), ("C", False, "")],
+        ),
+        actor=educator,
+        question_id=qs.single.id,
+    )
+    assert [o.id for o in qs.single.options] == ids
+    assert not session.scalars(select(Answer)).one().correct  # re-scored to the new key
+    with pytest.raises(Conflict):
+        quizzes.delete_question(session, qs.case.slug, qs.single.id, actor=educator)
+    quizzes.delete_question(session, qs.case.slug, made.id, actor=educator)

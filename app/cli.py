@@ -389,6 +389,38 @@ def reindex_command() -> None:
     click.echo(f"Indexed {count} published cases.")
 
 
+@cli.command("digest")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="The site's address, for the links in the e-mails.",
+)
+@with_appcontext
+@_one_line_errors
+def digest_command(base_url: str) -> None:
+    """E-mail each user their unread notifications (run daily, e.g. from cron).
+
+    Sends only where TEACHFILE_SMTP_HOST and TEACHFILE_SMTP_FROM are configured.
+    """
+    from app.services import notifications
+
+    settings = notifications.smtp_settings(current_app.config)
+    if settings is None:
+        click.echo(
+            "No SMTP server configured (TEACHFILE_SMTP_HOST, TEACHFILE_SMTP_FROM): nothing sent."
+        )
+        return
+    try:
+        with get_db().sessionmaker.begin() as session:
+            sent = notifications.send_digests(session, settings, base_url=base_url)
+    except OSError as err:  # smtplib.SMTPException is an OSError
+        raise click.ClickException(
+            f"the SMTP server refused or failed: {type(err).__name__}"
+        ) from None
+    click.echo(f"Sent {sent} digest e-mail{'s' if sent != 1 else ''}.")
+
+
 def main(argv: list[str] | None = None) -> Any:
     return cli.main(args=argv, prog_name="teachfile")
 

@@ -311,3 +311,9 @@ def test_consult_flow_and_privacy(
         client.post(f"/consults/{consult.id}/convert", data={"csrf_token": token}).status_code
         == 403
     )
+
+
+def test_digest_command_without_smtp_sends_nothing(runner: Any, people: dict[str, Any]) -> None:
+    result = runner.invoke(args=["digest"])
+    assert result.exit_code == 0, result.output
+    assert "nothing sent" in result.output

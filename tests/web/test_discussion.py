@@ -314,6 +314,8 @@ def test_consult_flow_and_privacy(
 
 
 def test_digest_command_without_smtp_sends_nothing(runner: Any, people: dict[str, Any]) -> None:
-    result = runner.invoke(args=["digest"])
+    from app.cli import cli
+
+    result = runner.invoke(cli, ["digest"])
     assert result.exit_code == 0, result.output
     assert "nothing sent" in result.output

@@ -38,7 +38,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import LABEL_KINDS, SECTION_FIELDS
-from app.services import audit, phi_scan
+from app.services import audit, phi_scan, search
 from app.services.access import Permission, readable_cases, require
 from app.services.pagination import Page, paginate
 
@@ -184,9 +184,7 @@ def _apply(case: Case, content: CaseContent) -> None:
 
 
 def _changed(session: Session, case: Case) -> None:
-    """Hook for derived data of a case (the search index) after the commit."""
-    from app.services import search
-
+    """Derived data of a case (the search index) follows after the commit."""
     search.case_changed(session, case.id)
 
 
@@ -448,8 +446,6 @@ def delete(
     case_id = case.id
     session.delete(case)
     session.flush()
-    from app.services import search
-
     search.case_changed(session, case_id)
 
 

@@ -37,7 +37,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import SECTION_FIELDS
-from app.services import audit, intake
+from app.services import audit, intake, search
 from app.services.access import Permission, require
 
 SAMPLE_INSTITUTION = "Teachfile sample library"
@@ -144,8 +144,6 @@ def import_case_folder(
         target_id=case.id,
         detail={"slug": case.slug, "files": len(prepared)},
     )
-    from app.services import search
-
     search.case_changed(session, case.id)
     return case
 

@@ -19,6 +19,7 @@ import fcntl
 import heapq
 import html
 import itertools
+import math
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -31,8 +32,9 @@ from typing import Any, Literal
 from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh import writing
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.index import LockError
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
 from app.errors import TeachfileError
@@ -45,6 +47,9 @@ MAX_PAGE = 500
 MAX_PREFIX_TERMS = 40  # expansions of one word* (the most frequent ones win)
 PREFIX_SCAN = 400  # lexicon entries looked at for one word*
 SNIPPET_CHARS = 220
+BM25_K1 = 1.2
+BM25_B = 0.75
+TITLE_BOOST = 0.5  # a term in the title adds half its content score again
 
 
 class IndexBusy(TeachfileError):
@@ -192,6 +197,7 @@ class _Segments:
         self._lock = threading.Lock()
         self._meta: dict[str, list[Meta | None]] = {}
         self._spell: dict[str, dict[str, int]] = {}
+        self._norms: dict[tuple[str, str], Sequence[float]] = {}
 
     def meta(self, leaf: Any) -> list[Meta | None]:
         key = leaf.segment().segment_id()
@@ -215,9 +221,31 @@ class _Segments:
                 self._spell[key] = cached
         return cached
 
+    def norms(self, leaf: Any, fieldname: str) -> Sequence[float]:
+        """BM25 length normalisation ``K1 * (1 - B + B * length / average)`` per document."""
+        key = leaf.segment().segment_id()
+        cached = self._norms.get((key, fieldname))
+        if cached is None:
+            count = leaf.doc_count_all() or 1
+            average = (leaf.field_length(fieldname) / count) or 1.0
+            lengths: Sequence[int | None]
+            column = f"_{fieldname}_len"
+            perdoc = getattr(leaf, "_perdoc", None)
+            if perdoc is not None and perdoc.has_column(column):
+                table = _FieldLengths._TABLE
+                lengths = [table[b] for b in perdoc.column_reader(column, LENGTHS_COLUMN)]
+            else:
+                lengths = [leaf.doc_field_length(n, fieldname, 0) for n in range(count)]
+            cached = [BM25_K1 * (1 - BM25_B + BM25_B * (n or 0) / average) for n in lengths]
+            with self._lock:
+                self._norms[(key, fieldname)] = cached
+        return cached
+
     def forget(self, live: set[str]) -> None:
         """Drop segments merged away (called after refresh)."""
         with self._lock:
+            for norm_key in [k for k in self._norms if k[0] not in live]:
+                del self._norms[norm_key]
             for store in (self._meta, self._spell):
                 for key in [k for k in store if k not in live]:
                     del store[key]
@@ -249,6 +277,7 @@ class _View:
         self._allowed: dict[SearchScope, frozenset[int]] = {}
         self._termsets: OrderedDict[tuple[str, str], frozenset[int]] = OrderedDict()
         self._spell: dict[str, list[tuple[str, int]]] | None = None
+        self._scores: OrderedDict[tuple[str, str], dict[int, float]] = OrderedDict()
         self.lock = threading.Lock()
 
     def allowed(self, scope: SearchScope) -> frozenset[int]:
@@ -293,6 +322,34 @@ class _View:
                     self._termsets.popitem(last=False)
         return found
 
+    def scores(self, fieldname: str, term: str) -> dict[int, float]:
+        """BM25 score of every document holding ``term`` (deleted ones included: every
+        match is intersected with :meth:`allowed`, which holds live documents only).
+
+        Reads each posting block once (ids and weights as arrays), so a query costs one
+        pass over its posting lists: no separate matching and scoring passes.
+        """
+        key = (fieldname, term)
+        found = self._scores.get(key)
+        if found is not None:
+            return found
+        total = self.reader.doc_count_all() or 1
+        df = self.reader.doc_frequency(fieldname, term)
+        found = {}
+        if df:
+            idf = math.log(1 + (total - df + 0.5) / (df + 0.5)) * (BM25_K1 + 1)
+            for leaf, base in self.reader.leaf_readers():
+                if leaf.segment() is None or (fieldname, term) not in leaf:
+                    continue
+                norms = self.segments.norms(leaf, fieldname)
+                for doc, weight in _postings(leaf, fieldname, term):
+                    found[base + doc] = idf * weight / (weight + norms[doc])
+        with self.lock:
+            self._scores[key] = found
+            while len(self._scores) > 256:
+                self._scores.popitem(last=False)
+        return found
+
     def spell_vocabulary(self) -> dict[str, list[tuple[str, int]]]:
         """Index terms (stems) by first letter, with document frequency (on demand).
 
@@ -310,6 +367,37 @@ class _View:
                 by_letter.setdefault(word[:1], []).append((word, df))
             self._spell = by_letter
         return self._spell
+
+
+@dataclass
+class _Plan:
+    """A parsed query as posting lists to read (see ``SearchIndex._plan``)."""
+
+    positive: list[list[list[tuple[str, str]]]] = field(default_factory=list)
+    negative: list[list[list[tuple[str, str]]]] = field(default_factory=list)
+    nothing: bool = False
+    expanded: list[str] = field(default_factory=list)
+    stems: set[str] = field(default_factory=set)
+    title_terms: set[str] = field(default_factory=set)
+
+
+def _postings(leaf: Any, fieldname: str, term: str) -> Iterator[tuple[int, float]]:
+    """(document, weight) of one term in one segment, a block at a time where possible."""
+    matcher = leaf.postings(fieldname, term)
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child  # deletions are filtered by the caller
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            yield from zip(matcher._ids, matcher._weights, strict=False)
+            if matcher._lastblock:
+                return
+            matcher._next_block()
+        return
+    while matcher.is_active():
+        yield matcher.id(), matcher.weight()
+        matcher.next()
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:
@@ -587,33 +675,36 @@ class SearchIndex:
                 union |= view.termset(name, str(value))
             base = base & union if isinstance(base, frozenset) else frozenset(union)
 
-        positive, negative, expanded, stems = self._queries(view, clauses)
+        plan = self._plan(view, clauses)
         allowed = base if isinstance(base, frozenset) else frozenset(base)
-        if negative is not None:
-            allowed = allowed - frozenset(negative.docs(view.searcher))
-        if positive is None:
-            matched = allowed
-        else:
-            matched = allowed.intersection(positive.docs(view.searcher))
+        for alternatives in plan.negative:
+            for docs in self._clause(view, alternatives):
+                allowed = allowed - docs.keys()
+        scores: dict[int, float] | None = None
+        if plan.nothing:
+            scores = {}
+        elif plan.positive:
+            scores = self._match(view, plan.positive, allowed)
+        matched = allowed if scores is None else frozenset(scores)
 
         facets = self._facets(view, matched)
         start = (page - 1) * per_page
         ranked: list[tuple[float, int]]
-        if positive is None or sort == "date":
+        if scores is None or sort == "date":
             metas = view.metas
             newest = heapq.nlargest(
                 start + per_page, matched, key=lambda n: (metas[n] or (0, 0, 0.0))[2]
             )
-            ranked = [(0.0, n) for n in newest[start:]]
-        elif matched:
-            results = view.searcher.search(
-                positive, filter=set(matched), limit=start + per_page, terms=False
-            )
-            ranked = [(float(sc), n) for sc, n in results.top_n[start : start + per_page]]
+            ranked = [(scores.get(n, 0.0) if scores else 0.0, n) for n in newest[start:]]
         else:
-            ranked = []
+            for term in plan.title_terms:
+                for n, score in view.scores("title", term).items():
+                    if n in scores:
+                        scores[n] += TITLE_BOOST * score
+            best = heapq.nlargest(start + per_page, scores.items(), key=lambda kv: (kv[1], -kv[0]))
+            ranked = [(score, n) for n, score in best[start:]]
 
-        hits = [self._hit(view, n, score, stems) for score, n in ranked]
+        hits = [self._hit(view, n, score, plan.stems) for score, n in ranked]
         suggestion = self._suggest(view, clauses, shown) if len(matched) < 3 else None
         return SearchResult(
             hits=hits,
@@ -623,52 +714,82 @@ class SearchIndex:
             facets=facets,
             suggestion=suggestion,
             query=shown,
-            expanded_terms=expanded,
+            expanded_terms=plan.expanded,
         )
 
-    def _queries(
-        self, view: _View, clauses: list[Clause]
-    ) -> tuple[Q.Query | None, Q.Query | None, list[str], set[str]]:
-        """Whoosh queries for the positive and negated clauses, shown synonyms, stems."""
-        positives: list[Q.Query] = []
-        negatives: list[Q.Query] = []
-        expanded: list[str] = []
-        stems: set[str] = set()
+    def _plan(self, view: _View, clauses: list[Clause]) -> _Plan:
+        """What to read for each clause: alternatives, each an AND of (field, term)."""
+        plan = _Plan()
         for clause in clauses:
-            alternatives: list[Q.Query] = []
+            alternatives: list[list[tuple[str, str]]] = []
             for alt in clause.alternatives:
                 if alt.prefix:
                     terms = self._prefix_terms(view, alt.words[0])
-                    alternatives.extend(Q.Term("content", t) for t in terms)
+                    alternatives.extend([("content", t)] for t in terms)
                     if not clause.negated:
-                        stems.update(terms)
+                        plan.stems.update(terms)
                     continue
                 terms = S.analyse(" ".join(alt.words))
                 if not terms:
                     continue
                 if not alt.typed:
-                    expanded.append(" ".join(alt.words))
+                    plan.expanded.append(" ".join(alt.words))
                 if not clause.negated:
-                    stems.update(terms)
+                    plan.stems.update(terms)
+                    if alt.typed:
+                        plan.title_terms.update(terms)
                 if len(terms) == 1:
-                    alternatives.append(Q.Term("content", terms[0]))
+                    alternatives.append([("content", terms[0])])
                 else:
                     # A phrase is an AND of adjacent pairs: one posting list per pair and
                     # no positions (Phrase over positions was 4x FTS5's time at 10,000).
-                    alternatives.append(Q.And([Q.Term("pairs", p) for p in S.pairs(terms)]))
+                    alternatives.append([("pairs", p) for p in S.pairs(terms)])
             if not alternatives:
                 if clause.alternatives and clause.alternatives[0].prefix and not clause.negated:
-                    positives.append(Q.NullQuery)  # word* with no expansion matches nothing
+                    plan.nothing = True  # word* with no expansion matches nothing
                 continue
-            node = alternatives[0] if len(alternatives) == 1 else Q.Or(alternatives)
-            (negatives if clause.negated else positives).append(node)
-        positive = None
-        if positives:
-            positive = positives[0] if len(positives) == 1 else Q.And(positives)
-        negative = None
-        if negatives:
-            negative = negatives[0] if len(negatives) == 1 else Q.Or(negatives)
-        return positive, negative, list(dict.fromkeys(expanded)), stems
+            (plan.negative if clause.negated else plan.positive).append(alternatives)
+        plan.expanded = list(dict.fromkeys(plan.expanded))
+        return plan
+
+    def _clause(
+        self, view: _View, alternatives: list[list[tuple[str, str]]]
+    ) -> Iterator[dict[int, float]]:
+        """Document scores of each alternative of a clause (an AND of terms)."""
+        for conjunction in alternatives:
+            lists = sorted((view.scores(f, t) for f, t in conjunction), key=len)
+            if len(lists) == 1:
+                yield lists[0]
+                continue
+            first, *rest = lists
+            found = {n: sc for n, sc in first.items() if all(n in other for other in rest)}
+            for other in rest:
+                for n in found:
+                    found[n] += other[n]
+            yield found
+
+    def _match(
+        self, view: _View, positive: list[list[list[tuple[str, str]]]], allowed: frozenset[int]
+    ) -> dict[int, float]:
+        """Scores of the documents in ``allowed`` that satisfy every clause (one pass)."""
+        per_clause: list[dict[int, float]] = []
+        for alternatives in positive:
+            parts = list(self._clause(view, alternatives))
+            if len(parts) == 1:
+                per_clause.append(parts[0])
+                continue
+            merged: dict[int, float] = {}
+            for docs in parts:  # OR: a document scores its best alternative
+                for n, sc in docs.items():
+                    if sc > merged.get(n, 0.0):
+                        merged[n] = sc
+            per_clause.append(merged)
+        per_clause.sort(key=len)
+        first, *rest = per_clause
+        scores = {n: sc for n, sc in first.items() if n in allowed}
+        for other in rest:
+            scores = {n: sc + other[n] for n, sc in scores.items() if n in other}
+        return scores
 
     def _prefix_terms(self, view: _View, prefix: str) -> list[str]:
         """The most frequent index terms starting with ``prefix`` (bounded)."""

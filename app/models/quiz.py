@@ -41,9 +41,7 @@ class Attempt(Base):
     set_id: Mapped[int] = mapped_column(ForeignKey("case_sets.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(default=1)  # 1 for the learner's first on this set
     mode: Mapped[AttemptMode] = mapped_column(_enum(AttemptMode), default=AttemptMode.PRACTICE)
-    status: Mapped[AttemptStatus] = mapped_column(
-        _enum(AttemptStatus), default=AttemptStatus.OPEN
-    )
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus), default=AttemptStatus.OPEN)
     # Question ids in the order they are asked (frozen: later edits to the set do not move them).
     question_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -319,3 +319,76 @@ def test_digest_command_without_smtp_sends_nothing(runner: Any, people: dict[str
     result = runner.invoke(cli, ["digest"])
     assert result.exit_code == 0, result.output
     assert "nothing sent" in result.output
+
+
+# who -> (sees the open comment, sees the hospital comment) on a public case of Bush Hospital
+THREAD_MATRIX = {
+    "visitor": (False, False),
+    "ann": (True, True),  # the writer
+    "bob": (True, True),  # same hospital
+    "edu": (True, True),  # same hospital, educator
+    "cat": (True, False),  # another hospital
+    "coast_edu": (True, False),  # another hospital's educator
+}
+
+
+@pytest.mark.parametrize("who", sorted(THREAD_MATRIX))
+def test_thread_access_matrix(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    create_user: Callable[..., User],
+    who: str,
+) -> None:
+    case = people["case"]
+    token = login(client, people["ann"])
+    post(client, case, token, body="OPEN-TEXT")
+    post(client, case, token, body="HOSPITAL-TEXT @bob @edu", thread="hospital")
+    hospital = session.scalars(select(Comment).where(Comment.thread == "hospital")).one()
+    AuthActions(client).logout()
+    if who == "coast_edu":
+        user = create_user(Role.EDUCATOR, institution=people["cat"].institution)
+        login(client, user)
+    elif who != "visitor":
+        login(client, people[who])
+    sees_open, sees_hospital = THREAD_MATRIX[who]
+    page = client.get(f"/cases/{case.id}/discussion").get_data(as_text=True)
+    case_page = client.get(f"/cases/{case.slug}").get_data(as_text=True)
+    for html in (page, case_page):
+        assert ("OPEN-TEXT" in html) is sees_open
+        assert ("HOSPITAL-TEXT" in html) is sees_hospital
+    api = client.get(f"/api/cases/{case.id}/comments")
+    if who == "visitor":
+        assert api.status_code == 401
+        return
+    blob = str(api.get_json())
+    assert ("HOSPITAL-TEXT" in blob) is sees_hospital
+    assert client.get(f"/comments/{hospital.id}").status_code == (302 if sees_hospital else 404)
+    unread = client.get("/api/notifications/count").get_json()["unread"]
+    assert unread == (1 if who in ("bob", "edu") else 0)
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("ann", 200), ("bob", 404), ("edu", 200), ("cat", 404), ("coast_edu", 404), ("admin", 200)],
+)
+def test_consult_access_matrix(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    create_study: Callable[..., Any],
+    create_user: Callable[..., User],
+    who: str,
+    status: int,
+) -> None:
+    study = create_study(people["a"])
+    token = login(client, people["ann"])
+    client.post(f"/consults/studies/{study.id}/ask", data={"csrf_token": token, "body": "SECRET-Q"})
+    consult = session.scalars(select(Consult)).one()
+    if who == "coast_edu":
+        user = create_user(Role.EDUCATOR, institution=people["cat"].institution)
+    else:
+        user = people[who]
+    login(client, user)
+    assert client.get(f"/consults/{consult.id}").status_code == status
+    assert ("SECRET-Q" in client.get("/consults/").get_data(as_text=True)) is (status == 200)

@@ -310,3 +310,61 @@ def test_admin_releases_held_object_with_blackout(
         )
         == 1
     )
+
+
+def _part10(body: bytes, transfer_syntax: bytes = b"1.2.840.10008.1.2.1\x00") -> bytes:
+    """A Part 10 file with the given dataset bytes (explicit VR little endian elements)."""
+    import struct
+
+    def element(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
+        return struct.pack("<HH", group, elem) + vr + struct.pack("<H", len(value)) + value
+
+    meta = element(0x0002, 0x0010, b"UI", transfer_syntax)
+    group_length = element(0x0002, 0x0000, b"UL", struct.pack("<I", len(meta)))
+    return b"\0" * 128 + b"DICM" + group_length + meta + body
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        (
+            "4gib-length",
+            _part10(
+                b"\x10\x00\x10\x00PN\x00\x00"
+                + b"\x08\x00\x20\x00OB\x00\x00"
+                + b"\xff\xff\xff\xfe"
+                + b"x" * 64
+            ),
+        ),
+        (
+            "deep-nesting",
+            _part10(
+                b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff"
+                + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+                + (
+                    b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff"
+                    + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+                )
+                * 5000
+            ),
+        ),
+        ("unknown-syntax", _part10(b"\x10\x00\x10\x00PN\x04\x00ANON", b"1.2.3.4.5.6.7\x00")),
+        ("elf-polyglot", b"\x7fELF" + b"\0" * 124 + b"DICM" + b"\0" * 64),
+    ],
+)
+def test_hostile_dicom_is_refused_and_the_server_keeps_serving(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    session: Session,
+    name: str,
+    raw: bytes,
+) -> None:
+    auth.login(educator.email)
+    response = _upload(client, [(f"{name}.dcm", raw)])
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    files = response.json["files"]  # type: ignore[attr-defined]
+    assert [f["outcome"] for f in files] == ["refused"], files
+    assert files[0]["reason"]
+    assert _instances(session) == 0
+    assert client.get("/intake/").status_code == 200

@@ -12,6 +12,7 @@ from app.web import (
     cases,
     discussion,
     errors,
+    health,
     images,
     intake,
     main,
@@ -31,4 +32,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(quizzes.api)
     app.register_blueprint(discussion.bp)
     app.register_blueprint(discussion.api)
+    app.register_blueprint(health.bp)
     errors.init_app(app)

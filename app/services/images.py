@@ -469,11 +469,12 @@ def viewer_setup(
     actor: User | None,
     case: Case | None = None,
     start: tuple[int, int] | None = None,
+    series_uid: str | None = None,
 ) -> ViewerSetup | None:
     """The viewer's starting point for a study the actor may see (None if it has no images).
 
     ``start`` is (instance id, frame), such as a case's key image; otherwise the
-    first frame of the first series that has images.
+    first frame of ``series_uid`` or of the first series that has images.
     """
     if not can_view_study_images(session, actor, study):
         raise NotFound("No such study.")
@@ -481,6 +482,9 @@ def viewer_setup(
     if not listed:
         return None
     first_series, first_instance, first_frame, first_index = listed[0], None, 1, 0
+    for series in listed:
+        if series_uid and series.series_instance_uid == series_uid:
+            first_series = series
     if start is not None:
         for series in listed:
             index = 0

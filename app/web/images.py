@@ -143,20 +143,27 @@ def roi(study: str, series: str, instance: str, frame: int) -> ResponseReturnVal
 def viewer(study: str) -> ResponseReturnValue:
     """The standalone viewer: a study's series with thumbnails, and the stack.
 
-    ``?case=<id>`` shows that case's annotations (the case must show the study).
+    ``?case=<id>`` shows that case's annotations (the case must show the study);
+    ``?series=<uid>`` opens that series first.
     """
     session = get_session()
     found = images.get_study(session, study, actor=current_actor())
     case = images.viewer_case(session, request.args.get("case", ""), found, actor=current_actor())
-    return render_template("images/viewer.html", study=found, case=case)
+    series = request.args.get("series", "")[:64] or None
+    return render_template("images/viewer.html", study=found, case=case, series=series)
 
 
 @bp.app_template_global("image_viewer")
 def image_viewer(
-    study: Study, case: Case | None = None, start: tuple[int, int] | None = None
+    study: Study,
+    case: Case | None = None,
+    start: tuple[int, int] | None = None,
+    series: str | None = None,
 ) -> images.ViewerSetup | None:
     """For templates that embed the viewer (``images/_viewer.html``)."""
-    return images.viewer_setup(get_session(), study, actor=current_actor(), case=case, start=start)
+    return images.viewer_setup(
+        get_session(), study, actor=current_actor(), case=case, start=start, series_uid=series
+    )
 
 
 @bp.app_template_global("image_save_data")

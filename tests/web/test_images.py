@@ -297,3 +297,18 @@ def test_render_cache_evicts_least_recently_used(tmp_path: Any) -> None:
     assert cache.get(sha, "k39.jpg") is not None and cache.get(sha, "k0.jpg") is None
     with pytest.raises(ValueError):
         cache.path(sha, "../../etc")
+
+
+def test_viewer_page_takes_series_and_case(
+    client: FlaskClient,
+    create_case: Callable[..., Case],
+    educator: User,
+) -> None:
+    case, other = create_case(educator), create_case(educator)
+    study, series, _ = _uids(case)
+    page = client.get(f"/viewer/studies/{study}?series={series}&case={case.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'data-series="{series}"' in html and f'data-case="{case.id}"' in html
+    assert client.get(f"/viewer/studies/{study}?case={other.id}").status_code == 404
+    assert client.get(f"/viewer/studies/{study}?case=abc").status_code == 404

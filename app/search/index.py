@@ -47,6 +47,7 @@ MAX_PAGE = 500
 MAX_PREFIX_TERMS = 40  # expansions of one word* (the most frequent ones win)
 PREFIX_SCAN = 400  # lexicon entries looked at for one word*
 SNIPPET_CHARS = 220
+MAX_POOLED_VIEWS = 8  # searchers kept open between requests
 BM25_K1 = 1.2
 BM25_B = 0.75
 TITLE_BOOST = 0.5  # a term in the title adds half its content score again
@@ -506,7 +507,8 @@ class SearchIndex:
             else:
                 self._ix = whoosh_index.create_in(str(self.path), S.build_schema())
         self._segments = _Segments()
-        self._local = threading.local()
+        self._pool: list[_View] = []
+        self._pool_lock = threading.Lock()
         self._write_gate = threading.Lock()
 
     # -- writing ---------------------------------------------------------------------
@@ -588,12 +590,12 @@ class SearchIndex:
 
     def versions(self) -> dict[int, int]:
         """case_id -> version for every live document (for reconcile)."""
-        view = self._view()
         out: dict[int, int] = {}
-        for n in view.live:
-            m = view.metas[n]
-            if m is not None:
-                out[m[0]] = m[1]
+        with self._borrow() as view:
+            for n in view.live:
+                m = view.metas[n]
+                if m is not None:
+                    out[m[0]] = m[1]
         return out
 
     def reconcile(
@@ -621,29 +623,41 @@ class SearchIndex:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _view(self) -> _View:
-        """This thread's view, refreshed if another writer committed (readers never block)."""
-        view: _View | None = getattr(self._local, "view", None)
-        if view is None:
-            view = _View(self._ix.searcher(), self._segments)
-        elif not view.searcher.up_to_date():
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[_View]:
+        """A view of the newest commit, lent to one thread at a time (readers never block).
+
+        Views are pooled across threads, so a web server that runs each request on a new
+        thread still reuses searchers and their per-generation caches; a view whose
+        index changed is closed and replaced.
+        """
+        with self._pool_lock:
+            view = self._pool.pop() if self._pool else None
+        if view is not None and not view.searcher.up_to_date():
             # Not searcher.refresh(): in whoosh 2.7.5 it reuses the reader of a segment
             # whose deletions changed (stale deletes, seen in the reconcile test) and
             # fails on an empty index. A new searcher only opens files; what is costly
-            # per segment (meta, spelling) is cached by segment id and survives.
+            # per segment (meta, norms, spelling) is cached by segment id and survives.
             view.searcher.close()
+            view = None
+        if view is None:
             view = _View(self._ix.searcher(), self._segments)
-        else:
-            return view
-        self._local.view = view
-        return view
+        try:
+            yield view
+        finally:
+            with self._pool_lock:
+                keep = len(self._pool) < MAX_POOLED_VIEWS
+                if keep:
+                    self._pool.append(view)
+            if not keep:
+                view.searcher.close()
 
     def close(self) -> None:
-        """Close this thread's searcher."""
-        view: _View | None = getattr(self._local, "view", None)
-        if view is not None:
+        """Close the pooled searchers (views lent out close when returned)."""
+        with self._pool_lock:
+            views, self._pool = self._pool, []
+        for view in views:
             view.searcher.close()
-            self._local.view = None
 
     def search(
         self,
@@ -660,7 +674,19 @@ class SearchIndex:
         An empty query (or one of only stop words) lists every visible case, newest
         first, so the facets work as a browser.
         """
-        view = self._view()
+        with self._borrow() as view:
+            return self._search(view, text, scope, filters, sort, page, per_page)
+
+    def _search(
+        self,
+        view: _View,
+        text: str,
+        scope: SearchScope,
+        filters: dict[str, list[str]] | None,
+        sort: Literal["relevance", "date"],
+        page: int,
+        per_page: int,
+    ) -> SearchResult:
         page = min(max(int(page), 1), MAX_PAGE)
         per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
         shown = clean(text)

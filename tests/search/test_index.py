@@ -252,3 +252,24 @@ def test_writer_timeout_raises_index_busy(tmp_path: Path, case: Case) -> None:
     finally:
         lock.release()
     ix.upsert([case()])
+
+
+def test_searchers_are_reused_across_threads_and_refreshed(index: SearchIndex, case: Case) -> None:
+    import threading
+
+    index.upsert([case()])
+    totals: list[int] = []
+
+    def run() -> None:
+        totals.append(index.search("pneumothorax", PUBLIC).total)
+
+    for _ in range(3):  # one thread per request, as the web server does
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    assert totals == [1, 1, 1]
+    assert len(index._pool) == 1  # the same view served all three threads
+    pooled = index._pool[0]
+    index.upsert([case()])
+    assert index.search("pneumothorax", PUBLIC).total == 2
+    assert index._pool and index._pool[0] is not pooled  # replaced after the commit

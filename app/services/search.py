@@ -264,7 +264,13 @@ def update_cases(bind: Session | sessionmaker[Session] | Engine, ids: Iterable[i
     with Session(_engine(bind)) as reader:
         docs = load_documents(reader, wanted)
     gone = wanted - {d.case_id for d in docs}
-    holder.get().update(docs, gone)
+    try:
+        holder.get().update(docs, gone)
+    except Exception:
+        # The commit stands; this process's next search reconciles (bounded), and so
+        # does the next start.
+        holder.reconciled = False
+        raise
 
 
 def reconcile_index(

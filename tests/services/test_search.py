@@ -354,3 +354,30 @@ def test_reindex_command_and_init_reconcile(
     second = _plain_case(session, author, title="Target sign")
     assert runner.invoke(cli, ["init"]).exit_code == 0  # prepare() reconciles
     assert set(holder.get().versions()) == {first.id, second.id}
+
+
+def test_a_busy_index_after_commit_is_repaired_by_the_next_search(
+    app: Flask,
+    session: Session,
+    holder: search.IndexHolder,
+    create_institution: Callable[..., Institution],
+    create_user: Callable[..., User],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.search import IndexBusy
+
+    author = create_user(Role.EDUCATOR, institution=create_institution())
+    case = _plain_case(session, author, title="Osteoid osteoma")
+    _reconcile(app)
+
+    def busy(*_args: Any) -> None:
+        raise IndexBusy("busy")
+
+    monkeypatch.setattr(holder.get(), "update", busy)
+    case.title = "Osteoid osteoma with nidus"
+    case.revision += 1
+    search.case_changed(session, case.id)
+    session.commit()  # the commit stands; the index update failed and was logged
+    monkeypatch.undo()
+    assert not holder.reconciled
+    assert _ids(session, None, "nidus") == {case.id}

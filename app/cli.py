@@ -421,6 +421,35 @@ def digest_command(base_url: str) -> None:
     click.echo(f"Sent {sent} digest e-mail{'s' if sent != 1 else ''}.")
 
 
+@cli.command("verify")
+@click.option("--repair", is_flag=True, help="Remove orphan files and stale staging files.")
+@click.option(
+    "--grace",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds a new file may wait for its database row before it counts as an orphan.",
+)
+@with_appcontext
+@_one_line_errors
+def verify_command(repair: bool, grace: float) -> None:
+    """Check every stored file against the database (exists, sha256); report orphans.
+
+    Exits 1 when a file is missing or corrupt, or leftovers remain (run with --repair).
+    """
+    from app.services import integrity
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with get_db(app).sessionmaker() as session:
+        report = integrity.verify(
+            session, intake_config(app).store, repair=repair, grace_seconds=grace
+        )
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> Any:
     return cli.main(args=argv, prog_name="teachfile")
 

@@ -20,7 +20,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     settings = config.load(test_config)
+    config.validate(settings, creating=bool(settings.get("CREATING")))
     config.prepare_data_dir(settings)
+    config.check_database(settings)
     app.config.from_mapping(settings)
 
     db.init_app(app)

@@ -42,10 +42,19 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _make_app() -> Flask:
+    from app.config import ConfigError
+
+    # Only ``teachfile init`` may create the data directory and secrets in production.
+    context = click.get_current_context(silent=True)
+    creating = context is not None and context.info_name == "init"
     try:
-        return create_app()
+        return create_app({"CREATING": True} if creating else None)
+    except ConfigError as err:
+        # A bad database URL, an unreachable database, an unwritable data directory,
+        # a missing secret in production: one line, exit 1.
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
     except OSError as err:
-        # An unwritable or missing data directory: say so in one line.
         click.echo(
             f"Error: cannot prepare the data directory: {err.strerror}: {err.filename}", err=True
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from werkzeug.middleware.proxy_fix import ProxyFix
+
 from app import create_app
 from app.config import ConfigError
 
@@ -22,3 +24,12 @@ try:
 except ConfigError as err:
     print(f"Error: {err}", file=sys.stderr, flush=True)
     raise SystemExit(BOOT_ERROR) from None
+
+# Behind nginx, TEACHFILE_TRUSTED_PROXIES=1: the client's address (log-in throttling,
+# audit), scheme (Secure cookies) and host come from the proxy's X-Forwarded-* headers.
+# Never set it when clients can reach gunicorn directly: they could forge them.
+_proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+if _proxies > 0:
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=_proxies, x_proto=_proxies, x_host=_proxies
+    )

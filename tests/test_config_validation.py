@@ -154,3 +154,17 @@ def test_gunicorn_stops_instead_of_respawning(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "Error: the data directory" in result.stderr
+
+
+def test_wsgi_trusts_one_proxy_only_when_told(tmp_path: Path) -> None:
+    code = (
+        "from app.wsgi import app\n"
+        "from flask import request\n"
+        "app.add_url_rule('/ip', 'ip', lambda: request.remote_addr + ' ' + request.scheme)\n"
+        "print(app.test_client().get('/ip', headers={'X-Forwarded-For': '203.0.113.7',"
+        " 'X-Forwarded-Proto': 'https'}).get_data(as_text=True))\n"
+    )
+    env = {"TEACHFILE_DATA_DIR": str(tmp_path / "d")}
+    assert _run(["-c", code], env, ROOT).stdout.strip() == "127.0.0.1 http"
+    env["TEACHFILE_TRUSTED_PROXIES"] = "1"
+    assert _run(["-c", code], env, ROOT).stdout.strip() == "203.0.113.7 https"

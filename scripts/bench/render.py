@@ -117,13 +117,12 @@ def make_ct(path: Path, seed: int = 7, noise: float = 1.8) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def reference_render(path: Path, window: tuple[float, float] = WINDOW,
-                     quality: int = QUALITY) -> bytes:
+def reference_render(
+    path: Path, window: tuple[float, float] = WINDOW, quality: int = QUALITY
+) -> bytes:
     """The plain pipeline: pydicom + numpy + Pillow, no Teachfile code."""
     ds = pydicom.dcmread(path)
-    values = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(
-        ds.RescaleIntercept
-    )
+    values = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     centre, width = window
     low = centre - 0.5 - (width - 1) / 2  # PS3.3 C.11.2.1.2.1
     grey = np.clip((values - low) * (255.0 / (width - 1)), 0, 255).astype(np.uint8)
@@ -203,8 +202,9 @@ def serve(app: Any) -> Iterator[str]:
         thread.join()
 
 
-def _get(conn: http.client.HTTPConnection, target: str,
-         headers: dict[str, str]) -> tuple[int, bytes]:
+def _get(
+    conn: http.client.HTTPConnection, target: str, headers: dict[str, str]
+) -> tuple[int, bytes]:
     conn.request("GET", target, headers=headers)
     response = conn.getresponse()
     return response.status, response.read()
@@ -251,8 +251,7 @@ def bench_route(
                 raise RuntimeError(f"GET {cached_path} answered {status}")
     finally:
         conn.close()
-    return (_figures("route, cold", cold, cold_size),
-            _figures("route, cached", cached, len(body)))
+    return (_figures("route, cold", cold, cold_size), _figures("route, cached", cached, len(body)))
 
 
 def find_render_route() -> str | None:
@@ -281,8 +280,10 @@ class BenchSite:
     paths: list[Path]  # the stored (de-identified) files, in stack order
 
     def frame_path(self, index: int = 0, frame: int = 1) -> str:
-        return (f"/images/studies/{self.study}/series/{self.series}/instances/"
-                f"{self.instances[index]}/frames/{frame}/rendered")
+        return (
+            f"/images/studies/{self.study}/series/{self.series}/instances/"
+            f"{self.instances[index]}/frames/{frame}/rendered"
+        )
 
 
 def build_site(data_dir: Path, files: Sequence[Path], *, visibility: str = "public") -> BenchSite:
@@ -301,28 +302,46 @@ def build_site(data_dir: Path, files: Sequence[Path], *, visibility: str = "publ
     with get_db(app).sessionmaker() as session:
         hospital = accounts.create_institution(session, "Bench Hospital", actor=None)
         author = accounts.create_user(
-            session, email="bench@example.org", display_name="Bench", password="bench pass 123",
-            role=Role.EDUCATOR, institution_name=hospital.name)
+            session,
+            email="bench@example.org",
+            display_name="Bench",
+            password="bench pass 123",
+            role=Role.EDUCATOR,
+            institution_name=hospital.name,
+        )
         outcome = None
         for path in files:
-            outcome = intake.ingest(session, path.read_bytes(), institution=hospital,
-                                    source="bench", config=config)
+            outcome = intake.ingest(
+                session, path.read_bytes(), institution=hospital, source="bench", config=config
+            )
         session.commit()
         assert outcome is not None
         study = session.scalars(
-            select(Study).where(Study.study_instance_uid == outcome.study_instance_uid)).one()
-        case = Case(slug="bench", title="Bench", status=CaseStatus.PUBLISHED,
-                    visibility=Visibility(visibility), institution_id=hospital.id,
-                    created_by_id=author.id, published_at=utcnow())
+            select(Study).where(Study.study_instance_uid == outcome.study_instance_uid)
+        ).one()
+        case = Case(
+            slug="bench",
+            title="Bench",
+            status=CaseStatus.PUBLISHED,
+            visibility=Visibility(visibility),
+            institution_id=hospital.id,
+            created_by_id=author.id,
+            published_at=utcnow(),
+        )
         case.authors.append(CaseAuthor(user_id=author.id))
         case.studies.append(CaseStudy(study_id=study.id))
         session.add(case)
         session.commit()
         series = study.series[0]
         store = ObjectStore(app.config["DATA_DIR"])
-        return BenchSite(app, study.study_instance_uid, series.series_instance_uid,
-                         [i.sop_instance_uid for i in series.instances], case.id,
-                         [store.path(i.sha256) for i in series.instances])
+        return BenchSite(
+            app,
+            study.study_instance_uid,
+            series.series_instance_uid,
+            [i.sop_instance_uid for i in series.instances],
+            case.id,
+            [store.path(i.sha256) for i in series.instances],
+        )
 
 
 def bench_static(base_url: str, path: str, runs: int) -> Figures:
@@ -352,8 +371,11 @@ def bench_routes(folder: Path, ct: Path, runs: int) -> bool:
     stored = site.paths[0]
     static_dir = folder / "static"
     static_dir.mkdir(exist_ok=True)
-    site.app.add_url_rule("/bench-static/<path:name>", "bench_static",
-                          lambda name: send_from_directory(static_dir, name))
+    site.app.add_url_rule(
+        "/bench-static/<path:name>",
+        "bench_static",
+        lambda name: send_from_directory(static_dir, name),
+    )
     # The same stored (de-identified) file, in-process, in this run.
     ref, ada = bench_in_process(stored, runs)
     base = site.frame_path()
@@ -370,14 +392,20 @@ def bench_routes(folder: Path, ct: Path, runs: int) -> bool:
     ok_cold = cold_ratio <= RATIO_BUDGET
     ok_cached = cached_ratio <= CACHED_BUDGET
     ok_bytes = cached.bytes_per_frame <= BYTES_BUDGET
-    print(f"route cold / in-process reference p95: {cold_ratio:.2f}x (p50 "
-          f"{cold.p50_ms / ref.p50_ms:.2f}x) — goal <= {RATIO_BUDGET}x: "
-          f"{'met' if ok_cold else 'NOT met'}")
-    print(f"route cached / static file p95: {cached_ratio:.2f}x (p50 "
-          f"{cached.p50_ms / static.p50_ms:.2f}x) — goal <= {CACHED_BUDGET}x: "
-          f"{'met' if ok_cached else 'NOT met'}")
-    print(f"route bytes per frame at q{QUALITY}: {cached.bytes_per_frame:,d} — goal <= "
-          f"{BYTES_BUDGET:,d}: {'met' if ok_bytes else 'NOT met'}")
+    print(
+        f"route cold / in-process reference p95: {cold_ratio:.2f}x (p50 "
+        f"{cold.p50_ms / ref.p50_ms:.2f}x) — goal <= {RATIO_BUDGET}x: "
+        f"{'met' if ok_cold else 'NOT met'}"
+    )
+    print(
+        f"route cached / static file p95: {cached_ratio:.2f}x (p50 "
+        f"{cached.p50_ms / static.p50_ms:.2f}x) — goal <= {CACHED_BUDGET}x: "
+        f"{'met' if ok_cached else 'NOT met'}"
+    )
+    print(
+        f"route bytes per frame at q{QUALITY}: {cached.bytes_per_frame:,d} — goal <= "
+        f"{BYTES_BUDGET:,d}: {'met' if ok_bytes else 'NOT met'}"
+    )
     return ok_cold and ok_cached and ok_bytes
 
 
@@ -403,8 +431,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="timed renders per pipeline")
     parser.add_argument("--keep", type=Path, help="write the CT and the JPEGs to this folder")
-    parser.add_argument("--noise", type=float, default=1.8,
-                        help="phantom noise factor (1.8: SD about 14 HU in soft tissue)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=1.8,
+        help="phantom noise factor (1.8: SD about 14 HU in soft tissue)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -413,29 +445,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         ct = make_ct(folder / "ct_512.dcm", noise=args.noise)
         hu = pydicom.dcmread(ct).pixel_array.astype(np.float64) - 1024
         sd = float(hu[230:260, 240:270].std())  # a square of soft tissue between the lungs
-        print(f"pydicom {pydicom.__version__}, numpy {np.__version__}, "
-              f"Pillow {PIL.__version__}; 512x512 16-bit CT phantom (soft-tissue noise SD "
-              f"{sd:.1f} HU), window {WINDOW}, q{QUALITY}")
+        print(
+            f"pydicom {pydicom.__version__}, numpy {np.__version__}, "
+            f"Pillow {PIL.__version__}; 512x512 16-bit CT phantom (soft-tissue noise SD "
+            f"{sd:.1f} HU), window {WINDOW}, q{QUALITY}"
+        )
         ref, ada = bench_in_process(ct, args.runs)
         if args.keep:
             (folder / "reference.jpg").write_bytes(reference_render(ct))
             (folder / "adapter.jpg").write_bytes(adapter_render(ct))
         _print([ref, ada])
-        print(f"adapter / reference p95: {ada.p95_ms / ref.p95_ms:.2f}x "
-              f"(p50 {ada.p50_ms / ref.p50_ms:.2f}x)")
+        print(
+            f"adapter / reference p95: {ada.p95_ms / ref.p95_ms:.2f}x "
+            f"(p50 {ada.p50_ms / ref.p50_ms:.2f}x)"
+        )
         verdict = "within" if ada.bytes_per_frame <= BYTES_BUDGET else "OVER"
-        print(f"bytes per frame at q{QUALITY}: {ada.bytes_per_frame:,d} "
-              f"({verdict} the {BYTES_BUDGET:,d}-byte budget)")
+        print(
+            f"bytes per frame at q{QUALITY}: {ada.bytes_per_frame:,d} "
+            f"({verdict} the {BYTES_BUDGET:,d}-byte budget)"
+        )
 
         real = _real_ct_bytes()
         if real is not None:
-            print(f"bytes per frame at q{QUALITY}, pydicom's 512x512 CT 693_J2KI.dcm "
-                  f"(window {WINDOW}): {real:,d}")
+            print(
+                f"bytes per frame at q{QUALITY}, pydicom's 512x512 CT 693_J2KI.dcm "
+                f"(window {WINDOW}): {real:,d}"
+            )
 
         rule = find_render_route()
         if rule is None:
-            print("route: pending — the application has no "
-                  "/studies/.../frames/{n}/rendered route yet; no route figures.")
+            print(
+                "route: pending — the application has no "
+                "/studies/.../frames/{n}/rendered route yet; no route figures."
+            )
             return 0
         print(f"route: {rule} on loopback (werkzeug, threaded), {args.runs} cold URLs")
         bench_routes(folder, ct, args.runs)

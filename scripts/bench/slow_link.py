@@ -104,8 +104,11 @@ class Traffic:
         return total, per
 
     def frame_bytes(self) -> list[int]:
-        return [size for rid, (_, size) in self.finished.items()
-                if "/rendered" in self.urls.get(rid, "")]
+        return [
+            size
+            for rid, (_, size) in self.finished.items()
+            if "/rendered" in self.urls.get(rid, "")
+        ]
 
 
 def run(args: argparse.Namespace) -> bool:
@@ -116,15 +119,20 @@ def run(args: argparse.Namespace) -> bool:
         t0 = time.perf_counter()
         files = make_series(folder, args.slices)
         site = build_site(folder / "data", files)
-        print(f"{args.slices} slices of 512x512 CT generated and ingested in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"{args.slices} slices of 512x512 CT generated and ingested in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         with serve(site.app) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu",
-                                               "--disable-background-networking"])
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             headers = {"Save-Data": "on"} if args.save_data else {}
-            context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                          extra_http_headers=headers)
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 900}, extra_http_headers=headers
+            )
             page = context.new_page()
             page.set_default_timeout(120_000)
             cdp = context.new_cdp_session(page)
@@ -133,10 +141,15 @@ def run(args: argparse.Namespace) -> bool:
             cdp.send("Network.enable")
             cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
             rate = args.kbps * 1000 / 8
-            cdp.send("Network.emulateNetworkConditions", {
-                "offline": False, "latency": args.latency,
-                "downloadThroughput": rate, "uploadThroughput": rate,
-            })
+            cdp.send(
+                "Network.emulateNetworkConditions",
+                {
+                    "offline": False,
+                    "latency": args.latency,
+                    "downloadThroughput": rate,
+                    "uploadThroughput": rate,
+                },
+            )
             url = f"{base}/viewer/studies/{site.study}"
             wall = time.perf_counter()
             page.goto(url, wait_until="commit")
@@ -151,10 +164,14 @@ def run(args: argparse.Namespace) -> bool:
             first_s = render_ms / 1000
             painted_at = traffic.document_start() + first_s
             before, per = traffic.bytes_before(painted_at)
-            print(f"link: {args.kbps} kbit/s down, {args.latency} ms latency"
-                  f"{', Save-Data: on' if args.save_data else ''}; page {url.split('?')[0]}")
-            print(f"first frame painted: {first_s:.2f} s after navigation "
-                  f"(wall clock {wall_first:.2f} s)")
+            print(
+                f"link: {args.kbps} kbit/s down, {args.latency} ms latency"
+                f"{', Save-Data: on' if args.save_data else ''}; page {url.split('?')[0]}"
+            )
+            print(
+                f"first frame painted: {first_s:.2f} s after navigation "
+                f"(wall clock {wall_first:.2f} s)"
+            )
             print(f"bytes before it: {before:,d}")
             for name, size in sorted(per.items(), key=lambda kv: -kv[1]):
                 print(f"    {size:8,d}  {name.replace(base, '')[:110]}")
@@ -162,7 +179,8 @@ def run(args: argparse.Namespace) -> bool:
             viewer = page.locator(".viewer")
             page.wait_for_function(
                 "() => document.querySelector('.viewer').dataset.state === 'ready'"
-                " && document.querySelector('.viewer-toolbar button')")
+                " && document.querySelector('.viewer-toolbar button')"
+            )
             ready_s = time.perf_counter() - wall
             print(f"viewer interactive (script, metadata): {ready_s:.2f} s wall clock")
             viewer.focus()
@@ -172,28 +190,38 @@ def run(args: argparse.Namespace) -> bool:
                 index += 1
                 page.keyboard.press("ArrowDown")
                 page.wait_for_function(
-                    f"() => document.querySelector('.viewer').dataset.shownIndex === '{index}'")
+                    f"() => document.querySelector('.viewer').dataset.shownIndex === '{index}'"
+                )
             read_s = time.perf_counter() - start
             start = time.perf_counter()
             for _ in range(50):
                 page.keyboard.press("ArrowDown")
             index += 50
             page.wait_for_function(
-                f"() => document.querySelector('.viewer').dataset.shownIndex === '{index}'")
+                f"() => document.querySelector('.viewer').dataset.shownIndex === '{index}'"
+            )
             fling_s = time.perf_counter() - start
             frames = traffic.frame_bytes()
-            print(f"scroll 50 slices, each shown before the next: {read_s:.1f} s "
-                  f"({read_s / 50 * 1000:.0f} ms a slice)")
-            print(f"scroll 50 slices in one fling (50 key presses): {fling_s:.1f} s until "
-                  f"the slice where it stops is shown")
+            print(
+                f"scroll 50 slices, each shown before the next: {read_s:.1f} s "
+                f"({read_s / 50 * 1000:.0f} ms a slice)"
+            )
+            print(
+                f"scroll 50 slices in one fling (50 key presses): {fling_s:.1f} s until "
+                f"the slice where it stops is shown"
+            )
             if frames:
-                print(f"frames fetched: {len(frames)}, median {sorted(frames)[len(frames) // 2]:,d}"
-                      f" bytes on the wire")
+                print(
+                    f"frames fetched: {len(frames)}, median {sorted(frames)[len(frames) // 2]:,d}"
+                    f" bytes on the wire"
+                )
             browser.close()
     ok_time = first_s <= FIRST_FRAME_BUDGET_S
     ok_bytes = before <= BYTES_BUDGET
-    print(f"goal first frame <= {FIRST_FRAME_BUDGET_S:.0f} s: {'met' if ok_time else 'NOT met'}; "
-          f"goal <= {BYTES_BUDGET:,d} bytes before it: {'met' if ok_bytes else 'NOT met'}")
+    print(
+        f"goal first frame <= {FIRST_FRAME_BUDGET_S:.0f} s: {'met' if ok_time else 'NOT met'}; "
+        f"goal <= {BYTES_BUDGET:,d} bytes before it: {'met' if ok_bytes else 'NOT met'}"
+    )
     return ok_time and ok_bytes
 
 

@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from sqlalchemy.exc import IntegrityError
 
 from app import PROJECT_ROOT, casefmt, create_app
 from app.db import get_db, upgrade_database
@@ -78,9 +79,16 @@ def prepare(app: Flask) -> tuple[str, str] | None:
     upgrade_database(database.engine)
     # Staging files older than an hour were left by a crash (DESIGN.md: tmp/ is swept).
     intake_config(app).store.sweep_tmp()
-    with database.sessionmaker.begin() as session:
-        credentials = accounts.ensure_first_admin(session)
-        empty = library.library_is_empty(session)
+    try:
+        with database.sessionmaker.begin() as session:
+            credentials = accounts.ensure_first_admin(session)
+            empty = library.library_is_empty(session)
+    except IntegrityError:
+        # Several processes starting at once on one database (web workers, the
+        # receiver, other hosts): another one created the first admin meanwhile.
+        credentials = None
+        with database.sessionmaker() as session:
+            empty = library.library_is_empty(session)
     if empty and app.config["LOAD_SAMPLE_CASES"] and SAMPLE_CASES.is_dir():
         loaded = _import_folders(app, SAMPLE_CASES, institution_name=None)
         click.echo(f"Loaded {loaded} sample cases from {SAMPLE_CASES}.")

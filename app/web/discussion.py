@@ -2,8 +2,9 @@
 
 The case page shows the thread with ``{% include "discussion/_thread.html" %}``: the
 partial needs ``case`` in its context and calls ``discussion_thread(case)`` (registered
-here) unless the view passed a ready ``thread_view``. The header's bell calls
-``unread_notifications()``.
+here) unless the view passed a ready ``thread_view``. ``{% include "discussion/_notes.html" %}``
+shows a case's private notes (a consult's transcript) to its editors. The header's bell
+calls ``unread_notifications()``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 
 from app.db import get_session
 from app.errors import Conflict, Forbidden, Invalid, TeachfileError, TooManyRequests
-from app.models import Case, Comment, Consult, User
+from app.models import Case, CaseNote, Comment, Consult, User
 from app.services import consults, discussion, notifications
 from app.services.access import Permission, can
 from app.services.discussion import ImageRef, PostingLimit
@@ -121,11 +122,18 @@ def _helpers() -> dict[str, Any]:
     def discussion_thread(case: Case) -> discussion.Discussion:
         return discussion.thread_for(get_session(), case, current_actor())
 
+    def case_private_notes(case: Case) -> list[CaseNote]:
+        actor = current_actor()
+        if not can(actor, Permission.EDIT, case):
+            return []
+        return consults.case_notes(get_session(), case, actor=actor)
+
     def unread_notifications() -> int:
         return notifications.unread_count(get_session(), current_actor())
 
     return {
         "discussion_thread": discussion_thread,
+        "case_private_notes": case_private_notes,
         "unread_notifications": unread_notifications,
         "mention_handle": discussion.mention_handle,
     }

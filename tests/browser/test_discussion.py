@@ -108,4 +108,5 @@ def test_hospital_thread_and_consult_to_case(
     expect(page).to_have_url(re.compile(r"/cases/consult-\d+-[0-9a-f]+/edit$"))
     expect(page.get_by_text("private case draft")).to_be_visible()
     assert "small apical pneumothorax" in page.content()  # the question is the history
+    expect(page.locator(".private-notes")).to_contain_text("lung window")
     assert not errors, errors

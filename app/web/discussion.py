@@ -22,6 +22,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from werkzeug.routing import BuildError
 from wtforms import HiddenField, StringField, TextAreaField
 
 from app.db import get_session
@@ -110,7 +111,7 @@ def case_page_url(case: Case) -> str:
     """The case page (the lead's ``cases.detail``), or this blueprint's thread page."""
     try:
         return url_for("cases.detail", slug=case.slug)
-    except Exception:  # the cases blueprint is not registered in this app
+    except BuildError:  # the cases blueprint is not registered in this app
         return url_for("discussion.case_thread", case_id=case.id)
 
 
@@ -460,7 +461,7 @@ def convert(consult_id: int) -> ResponseReturnValue:
     flash("The consult is now a private case draft. Edit it before publishing.", "success")
     try:
         target = url_for("cases.edit", slug=case.slug)
-    except Exception:  # the cases blueprint is not registered in this app
+    except BuildError:  # the cases blueprint is not registered in this app
         target = case_page_url(case)
     return redirect(target), 303
 

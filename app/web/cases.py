@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length
 from app.db import get_session
 from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
-from app.models import Case, User, Visibility
+from app.models import Case, KeyImage, Series, User, Visibility
 from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
 from app.services import cases, inbox
 from app.services.access import Permission
@@ -338,22 +338,18 @@ def case_of_the_day(slug: str) -> ResponseReturnValue:
 
 
 @bp.app_context_processor
-def _image_paths() -> dict[str, object]:
-    """DICOMweb-shaped image URLs (PS3.18) for templates; app/web/images.py serves them."""
+def _image_urls() -> dict[str, object]:
+    """Thumbnail URLs of a series and of a key image, for case cards and pages."""
 
-    def series_thumbnail(series: object) -> str:
-        study_uid = series.study.study_instance_uid  # type: ignore[attr-defined]
-        return f"/images/studies/{study_uid}/series/{series.series_instance_uid}/thumbnail"  # type: ignore[attr-defined]
+    def series_thumbnail(series: Series) -> str:
+        return url_for("images.series_thumbnail", study=series.study.study_instance_uid,
+                       series=series.series_instance_uid)
 
-    def key_image(key: object, size: str = "thumbnail") -> str:
-        instance = key.instance  # type: ignore[attr-defined]
-        series = instance.series
-        base = (
-            f"/images/studies/{series.study.study_instance_uid}/series/"
-            f"{series.series_instance_uid}/instances/{instance.sop_instance_uid}"
-        )
-        if size == "thumbnail":
-            return f"{base}/thumbnail"
-        return f"{base}/frames/{key.frame}/rendered?viewport=800,800"  # type: ignore[attr-defined]
+    def key_image_url(key: KeyImage) -> str:
+        instance = key.instance
+        return url_for("images.instance_thumbnail",
+                       study=instance.series.study.study_instance_uid,
+                       series=instance.series.series_instance_uid,
+                       instance=instance.sop_instance_uid)
 
-    return {"series_thumbnail": series_thumbnail, "key_image_url": key_image}
+    return {"series_thumbnail": series_thumbnail, "key_image_url": key_image_url}

@@ -114,7 +114,10 @@ class _Tags(HTMLParser):
         self.bad: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed", "svg", "style"):
+        source = dict(attrs).get("src") or ""
+        if tag == "script" and not source.startswith("/static/js/"):
+            self.bad.append(tag)  # only the app's own modules may run
+        if tag in ("iframe", "object", "embed", "svg", "style"):
             self.bad.append(tag)
         for name, value in attrs:
             if name.startswith("on") or (value or "").strip().lower().startswith(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -143,3 +144,93 @@ def neighbours(cases: list[Case], slug: str) -> tuple[Case | None, Case | None, 
             following = cases[index + 1] if index + 1 < len(cases) else None
             return previous, following, index + 1
     raise NotFound("That case is not in this set.")
+
+
+@dataclass
+class CreditSettings:
+    """What an accredited online activity shows before it starts (issue 9)."""
+
+    credit_hours: float | None = None
+    passing_score: int = 70
+    max_attempts: int | None = None
+    faculty: str = ""
+    disclosures: str = ""
+    release_date: date | None = None
+    review_date: date | None = None
+    expiry_date: date | None = None
+    evaluation_lines: str = ""  # "rating: prompt" / "text: prompt", one a line
+
+
+EVALUATION_LINE_KINDS = ("rating", "text")
+
+
+def parse_evaluation(lines: str) -> list[dict[str, str]]:
+    """The educator's evaluation form, one ``kind: prompt`` a line (kind rating or text)."""
+    items: list[dict[str, str]] = []
+    for number, line in enumerate(lines.strip().splitlines(), start=1):
+        if not line.strip():
+            continue
+        kind, sep, prompt = line.partition(":")
+        kind = kind.strip().lower()
+        if not sep or kind not in EVALUATION_LINE_KINDS or not prompt.strip():
+            raise Invalid(
+                f"Evaluation line {number}: write 'rating: question' or 'text: question'."
+            )
+        items.append({"id": f"q{len(items) + 1}", "kind": kind, "prompt": prompt.strip()[:1000]})
+    if len(items) > 20:
+        raise Invalid("An evaluation may have at most 20 questions.")
+    return items
+
+
+def evaluation_lines(case_set: CaseSet) -> str:
+    return "\n".join(
+        f"{item.get('kind', 'text')}: {item.get('prompt', '')}"
+        for item in case_set.evaluation
+        if isinstance(item, dict)
+    )
+
+
+def update_credit(
+    session: Session, slug: str, settings: CreditSettings, *, actor: User, remote_addr: str = ""
+) -> CaseSet:
+    """Make a set credit-bearing (hours > 0) or not (no hours); checked and audit-logged."""
+    case_set = get_set(session, slug, actor=actor)
+    require(actor, Permission.EDIT, case_set)
+    if settings.credit_hours is not None and not 0 < settings.credit_hours <= 100:
+        raise Invalid("Credit hours are between 0 and 100.")
+    if not 1 <= settings.passing_score <= 100:
+        raise Invalid("The passing score is a percentage from 1 to 100.")
+    if settings.max_attempts is not None and not 1 <= settings.max_attempts <= 100:
+        raise Invalid("Allow from 1 to 100 attempts, or leave it empty for no limit.")
+    if (
+        settings.release_date
+        and settings.expiry_date
+        and settings.expiry_date <= settings.release_date
+    ):
+        raise Invalid("The expiry date must come after the release date.")
+    check_length(settings.faculty, "Faculty")
+    check_length(settings.disclosures, "Disclosures")
+    if settings.credit_hours and not settings.disclosures.strip():
+        raise Invalid(
+            "A credit-bearing activity must state the faculty's disclosures "
+            "(write 'None' if there are none)."
+        )
+    case_set.credit_hours = settings.credit_hours
+    case_set.passing_score = settings.passing_score
+    case_set.max_attempts = settings.max_attempts
+    case_set.faculty, case_set.disclosures = settings.faculty, settings.disclosures
+    case_set.release_date, case_set.review_date = settings.release_date, settings.review_date
+    case_set.expiry_date = settings.expiry_date
+    case_set.evaluation = parse_evaluation(settings.evaluation_lines)
+    case_set.updated_at = utcnow()
+    audit.record(
+        session,
+        "set.credit_changed",
+        actor=actor,
+        target_type="case_set",
+        target_id=case_set.id,
+        detail={"credit_hours": settings.credit_hours},
+        remote_addr=remote_addr,
+    )
+    session.flush()
+    return case_set

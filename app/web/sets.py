@@ -5,8 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectChoice, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import (
+    DateField,
+    DecimalField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.db import get_session
 from app.errors import TeachfileError
@@ -25,6 +33,27 @@ class SetForm(FlaskForm):
     objectives = TextAreaField("Learning objectives", validators=[Length(max=MAX_FIELD_CHARS)])
     cases = TextAreaField(
         "Cases, one short name (slug) a line, in order", validators=[Length(max=20_000)]
+    )
+
+
+class CreditForm(FlaskForm):
+    credit_hours = DecimalField(
+        "Credit hours (empty: no credit)", places=2, validators=[Optional(), NumberRange(0, 100)]
+    )
+    passing_score = IntegerField(
+        "Passing score (%)", default=70, validators=[DataRequired(), NumberRange(1, 100)]
+    )
+    max_attempts = IntegerField(
+        "Attempts allowed (empty: no limit)", validators=[Optional(), NumberRange(1, 100)]
+    )
+    faculty = TextAreaField("Faculty", validators=[Length(max=MAX_FIELD_CHARS)])
+    disclosures = TextAreaField("Faculty disclosures", validators=[Length(max=MAX_FIELD_CHARS)])
+    release_date = DateField("Release date", validators=[Optional()])
+    review_date = DateField("Last review date", validators=[Optional()])
+    expiry_date = DateField("Expiry date", validators=[Optional()])
+    evaluation = TextAreaField(
+        "Evaluation form: 'rating: question' or 'text: question', one a line",
+        validators=[Length(max=20_000)],
     )
 
 
@@ -123,6 +152,53 @@ def edit(slug: str) -> ResponseReturnValue:
         form.objectives.data = case_set.objectives
         form.cases.data = "\n".join(item.case.slug for item in case_set.items)
     return render_template("sets/edit.html", form=form, case_set=case_set), status
+
+
+@bp.route("/<slug>/credit", methods=["GET", "POST"])
+@permission_required(Permission.AUTHOR_CASES)
+def credit(slug: str) -> ResponseReturnValue:
+    session = get_session()
+    case_set = case_sets.get_set(session, slug, actor=_actor())
+    form = CreditForm(obj=None)
+    status = 200
+    if form.validate_on_submit():
+        settings = case_sets.CreditSettings(
+            credit_hours=float(form.credit_hours.data) if form.credit_hours.data else None,
+            passing_score=form.passing_score.data or 70,
+            max_attempts=form.max_attempts.data,
+            faculty=form.faculty.data or "",
+            disclosures=form.disclosures.data or "",
+            release_date=form.release_date.data,
+            review_date=form.review_date.data,
+            expiry_date=form.expiry_date.data,
+            evaluation_lines=form.evaluation.data or "",
+        )
+        try:
+            case_sets.update_credit(
+                session, slug, settings, actor=_actor(), remote_addr=remote_addr()
+            )
+        except TeachfileError as err:
+            session.rollback()
+            flash(err.message, "error")
+            status = err.status
+        else:
+            session.commit()
+            flash("Credit settings saved.", "success")
+            return redirect(url_for("sets.detail", slug=slug))
+    elif form.is_submitted():
+        status = 400
+    else:
+        form.credit_hours.data = case_set.credit_hours
+        form.passing_score.data = case_set.passing_score
+        form.max_attempts.data = case_set.max_attempts
+        form.faculty.data, form.disclosures.data = case_set.faculty, case_set.disclosures
+        form.release_date.data, form.review_date.data = (
+            case_set.release_date,
+            case_set.review_date,
+        )
+        form.expiry_date.data = case_set.expiry_date
+        form.evaluation.data = case_sets.evaluation_lines(case_set)
+    return render_template("sets/credit.html", form=form, case_set=case_set), status
 
 
 @bp.post("/<slug>/publish")

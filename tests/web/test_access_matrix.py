@@ -122,6 +122,7 @@ OBJECT_ROUTES = {
     "/api/cases/<slug>/publish",
     "/sets/<slug>",
     "/sets/<slug>/edit",
+    "/sets/<slug>/credit",
     "/sets/<slug>/publish",
     "/sets/<slug>/cases/<case_slug>",
     # Images, the viewer and annotations: tests/web/test_images.py, test_annotations.py.

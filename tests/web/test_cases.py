@@ -227,3 +227,37 @@ def test_case_sets_next_previous(
         "/sets/new", data={"csrf_token": token, "title": "X", "cases": "no-such-case"}
     )
     assert bad.status_code == 400
+
+
+def test_set_credit_settings(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    create_case: Callable[..., Any],
+) -> None:
+    case = create_case(educator)
+    auth.login(educator.email)
+    token = csrf_token(client, "/sets/new")
+    slug = (
+        client.post("/sets/new", data={"csrf_token": token, "title": "Trauma", "cases": case.slug})
+        .headers["Location"]
+        .rsplit("/", 1)[1]
+    )
+    form = {
+        "csrf_token": token,
+        "credit_hours": "1.5",
+        "passing_score": "80",
+        "faculty": "Dr A. Educator, FRANZCR",
+        "disclosures": "",
+        "release_date": "2026-11-01",
+        "expiry_date": "2027-11-01",
+        "evaluation": "rating: Relevant to my practice\ntext: What will you change?",
+    }
+    refused = client.post(f"/sets/{slug}/credit", data=form)
+    assert refused.status_code == 400 and "disclosures" in refused.get_data(as_text=True)
+    form["disclosures"] = "None"
+    assert client.post(f"/sets/{slug}/credit", data=form).status_code == 302
+    page = client.get(f"/sets/{slug}").get_data(as_text=True)
+    assert "1.5 h continuing-education credit" in page and "pass mark 80" in page
+    bad = client.post(f"/sets/{slug}/credit", data={**form, "evaluation": "essay: tell me"})
+    assert bad.status_code == 400

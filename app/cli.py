@@ -495,7 +495,7 @@ def backup_command(dest: Path) -> None:
         raise click.ClickException("the backup is incomplete: run teachfile verify")
 
 
-@cli.command("restore")
+@cli.command("restore", with_appcontext=False)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_one_line_errors
 def restore_command(source: Path) -> None:

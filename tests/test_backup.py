@@ -228,3 +228,36 @@ def test_backup_while_ingesting_restores_clean(
 
 def _sqlite_url(target: dict[str, str]) -> str:
     return f"sqlite:///{Path(target['DATA_DIR']).resolve() / 'teachfile.sqlite3'}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_restore_command_in_a_fresh_process(
+    runner: FlaskCliRunner,
+    create_institution: Callable[..., Institution],
+    create_study: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """`teachfile restore` must not create the data directory (and secrets) before it looks."""
+    import subprocess
+    import sys
+
+    create_study(create_institution(), slices=2)
+    dest = tmp_path / "backup"
+    assert runner.invoke(cli, ["backup", str(dest)]).exit_code == 0
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TEACHFILE_DATA_DIR": str(tmp_path / "fresh"),
+    }
+    root = Path(__file__).resolve().parent.parent
+    for command in (["restore", str(dest)], ["verify"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *command],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr

@@ -199,6 +199,10 @@ class _Segments:
         self._meta: dict[str, list[Meta | None]] = {}
         self._spell: dict[str, dict[str, int]] = {}
         self._norms: dict[tuple[str, str], Sequence[float]] = {}
+        self._facets: dict[str, list[list[int]]] = {}
+        # per facet: code -> tuple of values, and back (grows with distinct combinations)
+        self.combos: list[list[tuple[str, ...]]] = [[] for _ in S.FACETS]
+        self._codes: list[dict[tuple[str, ...], int]] = [{} for _ in S.FACETS]
 
     def meta(self, leaf: Any) -> list[Meta | None]:
         key = leaf.segment().segment_id()
@@ -221,6 +225,29 @@ class _Segments:
             with self._lock:
                 self._spell[key] = cached
         return cached
+
+    def facets(self, leaf: Any) -> list[list[int]]:
+        """Per facet, each document's combination of values as a small integer (see
+        :attr:`combos`), so that counting is of integers, at C speed."""
+        key = leaf.segment().segment_id()
+        cached = self._facets.get(key)
+        if cached is None:
+            rows = [m[6] if m is not None else None for m in self.meta(leaf)]
+            with self._lock:
+                cached = [
+                    [self._code(i, row[i] if row else ()) for row in rows]
+                    for i in range(len(S.FACETS))
+                ]
+                self._facets[key] = cached
+        return cached
+
+    def _code(self, facet: int, values: tuple[str, ...]) -> int:
+        codes = self._codes[facet]
+        code = codes.get(values)
+        if code is None:
+            code = codes[values] = len(self.combos[facet])
+            self.combos[facet].append(values)
+        return code
 
     def norms(self, leaf: Any, fieldname: str) -> Sequence[float]:
         """BM25 length normalisation ``K1 * (1 - B + B * length / average)`` per document."""
@@ -247,7 +274,7 @@ class _Segments:
         with self._lock:
             for norm_key in [k for k in self._norms if k[0] not in live]:
                 del self._norms[norm_key]
-            for store in (self._meta, self._spell):
+            for store in (self._meta, self._spell, self._facets):
                 for key in [k for k in store if k not in live]:
                     del store[key]
 
@@ -260,6 +287,7 @@ class _View:
         self.reader = searcher.reader()
         self.segments = segments
         metas: list[Meta | None] = []
+        facets: list[list[int]] = [[] for _ in S.FACETS]
         live: list[int] = []
         ids: set[str] = set()
         for leaf, base in self.reader.leaf_readers():
@@ -268,12 +296,15 @@ class _View:
             ids.add(leaf.segment().segment_id())
             leaf_meta = segments.meta(leaf)
             metas.extend(leaf_meta)
+            for column, values in zip(facets, segments.facets(leaf), strict=True):
+                column.extend(values)
             if leaf.has_deletions():
                 live.extend(base + n for n in leaf.all_doc_ids())
             else:
                 live.extend(range(base, base + len(leaf_meta)))
         segments.forget(ids)
         self.metas = metas
+        self.facets = facets
         self.live = frozenset(live)
         self._allowed: dict[SearchScope, frozenset[int]] = {}
         self._termsets: OrderedDict[tuple[str, str], frozenset[int]] = OrderedDict()
@@ -833,11 +864,15 @@ class SearchIndex:
 
     def _facets(self, view: _View, matched: frozenset[int]) -> dict[str, list[tuple[str, int]]]:
         """Facet counts over the matches (never over cases the reader cannot see)."""
-        metas = view.metas
-        rows = [m[6] for m in map(metas.__getitem__, matched) if m is not None]
         out: dict[str, list[tuple[str, int]]] = {}
-        for i, name in enumerate(S.FACETS):
-            counts = Counter(itertools.chain.from_iterable(r[i] for r in rows))
+        for i, (name, column) in enumerate(zip(S.FACETS, view.facets, strict=True)):
+            # Count each document's combination code in C, then spread the (few
+            # distinct) combinations over their values.
+            combos = view.segments.combos[i]
+            counts: Counter[str] = Counter()
+            for code, n in Counter(map(column.__getitem__, matched)).items():
+                for value in combos[code]:
+                    counts[value] += n
             out[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].lower()))
         return out
 

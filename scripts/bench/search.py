@@ -846,13 +846,23 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def run(n: int, per_class: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+def run(
+    n: int, per_class: int, workdir: Path, reuse: bool = False
+) -> dict[str, dict[str, list[float]]]:
     print(f"\n=== {n:,} cases (load average {os.getloadavg()[0]:.1f}) ===", flush=True)
     t0 = time.perf_counter()
     docs = list(generate(n))
     print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
 
     ix_path = workdir / f"whoosh-{n}"
+    db_path = workdir / f"fts5-{n}.sqlite3"
+    if reuse and ix_path.exists() and db_path.exists():
+        # --reuse with --keep: measure queries on indexes a previous run built
+        print("reusing the indexes of a previous run (no build figures)")
+        ix = SearchIndex(ix_path)
+        con = sqlite3.connect(db_path)
+        con.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, cases_fts, row)")
+        return _queries(ix, con, per_class)
     ix = SearchIndex(ix_path, limitmb=256)
     t0, c0 = time.perf_counter(), time.process_time()
     ix.rebuild(docs)
@@ -861,7 +871,6 @@ def run(n: int, per_class: int, workdir: Path) -> dict[str, dict[str, list[float
     opt_w = 0.0  # rebuild commits one segment: nothing to optimise
     size_w = sum(p.stat().st_size for p in ix_path.iterdir())
 
-    db_path = workdir / f"fts5-{n}.sqlite3"
     c0 = time.process_time()
     build_f = fts5_build(db_path, docs)
     cpu_f = time.process_time() - c0
@@ -880,6 +889,12 @@ def run(n: int, per_class: int, workdir: Path) -> dict[str, dict[str, list[float
         f" index {size_f / 1e6:.1f} MB"
     )
 
+    return _queries(ix, con, per_class)
+
+
+def _queries(
+    ix: SearchIndex, con: sqlite3.Connection, per_class: int
+) -> dict[str, dict[str, list[float]]]:
     for q in WARMUP:
         ix.search(q, SCOPE)
         fts5_search(con, q, False)
@@ -927,12 +942,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated case counts")
     parser.add_argument("--queries", type=int, default=20, help="queries per class (max 20)")
     parser.add_argument("--keep", help="keep the indexes in this directory")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: query the indexes built before"
+    )
     args = parser.parse_args()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tf-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         for n in (int(s) for s in args.sizes.split(",")):
-            run(n, min(args.queries, 20), workdir)
+            run(n, min(args.queries, 20), workdir, reuse=args.reuse)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -189,9 +189,16 @@ def _changed(session: Session, case: Case) -> None:
 
 
 def create_case(
-    session: Session, *, actor: User, study_ids: list[int], title: str = "", remote_addr: str = ""
+    session: Session,
+    *,
+    actor: User,
+    study_ids: list[int],
+    title: str = "",
+    history: str = "",
+    remote_addr: str = "",
 ) -> Case:
-    """A private draft on one or more studies of the actor's inbox (before/after, follow-up)."""
+    """A private draft on one or more studies of the actor's inbox (before/after, follow-up);
+    ``history`` starts the clinical history (a consult's question)."""
     require(actor, Permission.AUTHOR_CASES)
     if not study_ids:
         raise Invalid("Choose at least one study for the case.")
@@ -204,7 +211,12 @@ def create_case(
             raise NotFound("No such study.")
         require(actor, Permission.RECEIVE_STUDIES, study)
         studies.append(study)
-    content = validate(CaseContent(title=title or (studies[0].description or "Untitled case")))
+    content = validate(
+        CaseContent(
+            title=title or (studies[0].description or "Untitled case"),
+            sections={"history": history} if history else {},
+        )
+    )
     case = Case(
         slug=unique_slug(session, content.title),
         title=content.title,

@@ -7,8 +7,6 @@ admins): :func:`app.services.access.can` and ``readable_consults`` decide.
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,12 +15,7 @@ from app.errors import Conflict, Invalid, NotFound
 from app.markup import check_length
 from app.models import (
     Case,
-    CaseAuthor,
-    CaseLabel,
     CaseNote,
-    CaseRevision,
-    CaseStatus,
-    CaseStudy,
     Consult,
     ConsultMessage,
     ConsultStatus,
@@ -32,9 +25,8 @@ from app.models import (
     Study,
     StudyStatus,
     User,
-    Visibility,
 )
-from app.services import audit, notifications
+from app.services import audit, cases, notifications
 from app.services.access import Permission, readable_consults, require
 from app.services.discussion import PostingLimit, check_posting_rate
 from app.services.pagination import Page, paginate
@@ -183,13 +175,6 @@ def transcript(consult: Consult) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _slug(session: Session, consult: Consult) -> str:
-    while True:
-        slug = f"consult-{consult.id}-{secrets.token_hex(3)}"
-        if session.scalar(select(Case.id).where(Case.slug == slug)) is None:
-            return slug
-
-
 def convert_to_case(
     session: Session, consult_id: int, *, actor: User, remote_addr: str = ""
 ) -> Case:
@@ -203,37 +188,13 @@ def convert_to_case(
     if consult.status is ConsultStatus.CONVERTED and consult.case_id is not None:
         raise Conflict("This consult is already a case draft.")
     study = consult.study
-    title = " ".join((study.description or f"Consult {consult.id}").split())[:300]
-    case = Case(
-        slug=_slug(session, consult),
-        title=title,
-        status=CaseStatus.DRAFT,
-        visibility=Visibility.PRIVATE,
-        institution_id=consult.institution_id,
-        created_by_id=actor.id,
-        history=check_length(consult.question, "The question"),
-    )
-    case.authors.append(CaseAuthor(user_id=actor.id))
-    case.studies.append(CaseStudy(study_id=study.id, position=0))
-    modalities = sorted({s.modality for s in study.series if s.modality})
-    for modality in modalities:
-        case.labels.append(CaseLabel(kind="modality", value=modality[:80]))
-    session.add(case)
-    session.flush()
-    session.add(
-        CaseRevision(
-            case_id=case.id,
-            number=1,
-            saved_by_id=actor.id,
-            content={
-                "title": case.title,
-                "diagnosis": "",
-                "difficulty": case.difficulty,
-                "certainty": "",
-                "labels": {"modality": modalities},
-                "sections": {"history": case.history},
-            },
-        )
+    case = cases.create_case(
+        session,
+        actor=actor,
+        study_ids=[study.id],
+        title=study.description or f"Consult {consult.id}",
+        history=consult.question,
+        remote_addr=remote_addr,
     )
     session.add(
         CaseNote(

@@ -15,9 +15,18 @@ together, so the ratio holds better than the absolute figures.
 
 Figures (2 shared cores, 2026-11-23; "load" is the 1-minute load average):
 
-    10,000 cases, load ~7:  build 370 docs/s (was 287); p95 ratio 0.69 (was 1.19);
-                            max query 29 ms
-    100,000 cases:          see the report of issue 8 (filled in below when measured)
+    10,000 cases, load ~7:   build 370 docs/s wall (was 287 at a lighter load);
+                             p95 ratio 0.69 (was 1.19); max query 29 ms
+    100,000 cases, load ~10: build 772 s wall, ~240 s CPU (FTS5 in the same run: 52 s,
+                             10x its unloaded time, so the machine gave us ~1/3 core)
+    100,000 cases, load ~6:  queries (--reuse): p95 teachfile 61 ms, FTS5 226 ms,
+                             ratio 0.27; max query 143 ms
+
+What closed the gap: one pass over posting lists (block-wise BM25, no separate match
+and score passes), facet counts over integer codes of value combinations, searchers
+pooled across threads with per-generation caches. Build: field lengths read once per
+field while writing postings, pre-analysed term lists, no spelling field, an in-memory
+posting pool for rebuilds.
 """
 
 from __future__ import annotations

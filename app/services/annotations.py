@@ -99,7 +99,7 @@ def _text(kind: str, value: object) -> str:
 
 def _visibility(value: object, actor: User) -> AnnotationVisibility:
     try:
-        visibility = AnnotationVisibility(value if value is not None else "only_me")
+        visibility = AnnotationVisibility(str(value) if value is not None else "only_me")
     except ValueError:
         raise Invalid("visibility must be only_me, institution or case_readers") from None
     if visibility is AnnotationVisibility.INSTITUTION and actor.institution_id is None:

@@ -13,14 +13,15 @@ the comparison is of engines, not features. Each query string runs once, measure
 The load average is printed with each size: on a shared machine both engines slow down
 together, so the ratio holds better than the absolute figures.
 
-Figures (2 shared cores, 2026-11-23; "load" is the 1-minute load average):
+Figures (2 shared cores, 2026-11-23, one run of ``--sizes 10000,100000``; "load" is the
+1-minute load average; the build CPU time is the fair figure on a busy machine):
 
-    10,000 cases, load ~7:   build 370 docs/s wall (was 287 at a lighter load);
-                             p95 ratio 0.69 (was 1.19); max query 29 ms
-    100,000 cases, load ~10: build 772 s wall, ~240 s CPU (FTS5 in the same run: 52 s,
-                             10x its unloaded time, so the machine gave us ~1/3 core)
-    100,000 cases, load ~6:  queries (--reuse): p95 teachfile 61 ms, FTS5 226 ms,
-                             ratio 0.27; max query 143 ms
+    10,000 cases, load ~6:   build 24 s wall, 10.9 s CPU (was 287 docs/s wall);
+                             p95 teachfile 6.1 ms, FTS5 11.9 ms: ratio 0.51 (was 1.19);
+                             max query 10 ms
+    100,000 cases, load ~7:  build 467 s wall, 220 s CPU (goal < 600 s); index 170 MB
+                             (FTS5 245 MB); p95 teachfile 28.9 ms, FTS5 115 ms:
+                             ratio 0.25; max query 68 ms (goal < 1 s)
 
 What closed the gap: one pass over posting lists (block-wise BM25, no separate match
 and score passes), facet counts over integer codes of value combinations, searchers

@@ -14,6 +14,7 @@ const AHEAD = 4;
 const BEHIND = 2;
 const CINE_AHEAD = 10;
 const PARALLEL = 2;
+const RETRY_AFTER_MS = 10000; // a frame that failed is not prefetched again for 10 s
 const KEEP = 400; // frames kept in memory (object URLs)
 const DRAG_STEP = 8; // CSS pixels of dragging per slice
 const VISIBILITY = [
@@ -92,6 +93,7 @@ class Viewer {
     this.direction = 1;
     this.blobs = new Map(); // url -> object URL (or the first frame's own URL), oldest first
     this.inflight = new Map(); // url -> {controller, promise}
+    this.failed = new Map(); // url -> when it last failed
     this.measures = new Map(); // "uid/frame" -> [{kind, points, label}]
     this.notes = [];
     this.showTeaching = true;
@@ -187,6 +189,12 @@ class Viewer {
         this.remember(url, URL.createObjectURL(blob));
         return true;
       })
+      .catch((err) => {
+        // Remember failures so prefetch does not retry them in a tight loop (a dead
+        // server or a refused frame would otherwise be asked for again at once).
+        if (err.name !== "AbortError") this.failed.set(url, Date.now());
+        throw err;
+      })
       .finally(() => {
         this.inflight.delete(url);
         this.prefetch();
@@ -257,8 +265,10 @@ class Viewer {
     const keep = new Set(wanted);
     for (const [url, job] of this.inflight) if (!keep.has(url)) job.controller.abort();
     if (!this.blobs.has(this.current)) return; // the current frame first, alone
+    const now = Date.now();
     for (const url of wanted) {
       if (this.inflight.size >= PARALLEL) break;
+      if (now - (this.failed.get(url) || 0) < RETRY_AFTER_MS) continue;
       if (!this.blobs.has(url) && !this.inflight.has(url)) this.fetchFrame(url).catch(() => {});
     }
   }

@@ -441,8 +441,9 @@ def unpublish(session: Session, slug: str, *, actor: User, remote_addr: str = ""
 
 def delete(
     session: Session, slug: str, *, confirm_slug: str, actor: User, remote_addr: str = ""
-) -> None:
-    """Delete a case (its studies stay); the author types the slug to confirm."""
+) -> str:
+    """Delete a case (its studies stay); the author types the slug to confirm. Returns the
+    slug of the case that is gone."""
     case = get_case_for_edit(session, slug, actor=actor)
     if confirm_slug.strip() != case.slug:
         raise Invalid("Type the case's short name exactly to confirm the deletion.")
@@ -459,6 +460,7 @@ def delete(
     session.delete(case)
     session.flush()
     search.case_changed(session, case_id)
+    return slug
 
 
 def set_key_images(

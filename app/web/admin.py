@@ -18,11 +18,10 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.db import get_session
-from app.errors import TeachfileError
 from app.models import Role, User
 from app.services import accounts, audit, intake, quarantine, sources
 from app.services.access import Permission
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr, submit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -69,26 +68,22 @@ def user_edit(user_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         form.role.data = user.role.value
         form.institution_id.data = str(user.institution_id or "")
-    if form.validate_on_submit():
-        try:
-            accounts.update_user(
-                session,
-                user.id,
-                role=Role(form.role.data),
-                institution_id=int(form.institution_id.data) if form.institution_id.data else None,
-                is_active=bool(form.is_active.data),
-                actor=_actor(),
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            return render_template("admin/user_edit.html", form=form, user=user), err.status
-        session.commit()
-        flash(f"Saved {user.email}.", "success")
+    done = submit(
+        form,
+        lambda: accounts.update_user(
+            session,
+            user.id,
+            role=Role(form.role.data),
+            institution_id=int(form.institution_id.data) if form.institution_id.data else None,
+            is_active=bool(form.is_active.data),
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        ),
+        success=f"Saved {user.email}.",
+    )
+    if done.result is not None:
         return redirect(url_for("admin.users"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/user_edit.html", form=form, user=user), status
+    return render_template("admin/user_edit.html", form=form, user=user), done.status
 
 
 @bp.route("/institutions", methods=["GET", "POST"])
@@ -96,24 +91,17 @@ def user_edit(user_id: int) -> ResponseReturnValue:
 def institutions() -> ResponseReturnValue:
     session = get_session()
     form = InstitutionForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            institution = accounts.create_institution(
-                session, form.name.data or "", actor=_actor(), remote_addr=remote_addr()
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash(f"Added {institution.name}.", "success")
-            return redirect(url_for("admin.institutions"))
-    elif form.is_submitted():
-        status = 400
+    done = submit(
+        form,
+        lambda: accounts.create_institution(
+            session, form.name.data or "", actor=_actor(), remote_addr=remote_addr()
+        ),
+        success=lambda institution: f"Added {institution.name}.",
+    )
+    if done.result is not None:
+        return redirect(url_for("admin.institutions"))
     items = accounts.list_institutions(session)
-    return render_template("admin/institutions.html", form=form, institutions=items), status
+    return render_template("admin/institutions.html", form=form, institutions=items), done.status
 
 
 @bp.get("/audit")
@@ -132,29 +120,22 @@ def sources_page() -> ResponseReturnValue:
     form.institution_id.choices = [
         SelectChoice(str(i.id), i.name) for i in accounts.list_institutions(session)
     ]
-    status = 200
-    if form.validate_on_submit():
-        try:
-            source = sources.add_source(
-                session,
-                form.ae_title.data or "",
-                institution_id=int(form.institution_id.data),
-                host=form.host.data,
-                actor=_actor(),
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash(f"{source.ae_title} may now send studies.", "success")
-            return redirect(url_for("admin.sources_page"))
-    elif form.is_submitted():
-        status = 400
+    done = submit(
+        form,
+        lambda: sources.add_source(
+            session,
+            form.ae_title.data or "",
+            institution_id=int(form.institution_id.data),
+            host=form.host.data,
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        ),
+        success=lambda source: f"{source.ae_title} may now send studies.",
+    )
+    if done.result is not None:
+        return redirect(url_for("admin.sources_page"))
     items = sources.list_sources(session)
-    return render_template("admin/sources.html", form=form, sources=items), status
+    return render_template("admin/sources.html", form=form, sources=items), done.status
 
 
 @bp.post("/sources/<ae_title>/remove")
@@ -184,25 +165,21 @@ def quarantine_item(item_id: int) -> ResponseReturnValue:
     session = get_session()
     item = quarantine.get_held(session, item_id, actor=_actor())
     form = ReleaseForm()
-    if form.validate_on_submit():
-        try:
-            quarantine.release(
-                session,
-                item.id,
-                form.rectangles.data or "",
-                actor=_actor(),
-                config=_intake_config(),
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            return render_template("admin/quarantine_item.html", item=item, form=form), 400
-        session.commit()
-        flash("Released: the cleaned object is in its institution's inbox.", "success")
+    done = submit(
+        form,
+        lambda: quarantine.release(
+            session,
+            item.id,
+            form.rectangles.data or "",
+            actor=_actor(),
+            config=_intake_config(),
+            remote_addr=remote_addr(),
+        ),
+        success="Released: the cleaned object is in its institution's inbox.",
+    )
+    if done.result is not None:
         return redirect(url_for("admin.quarantine_list"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/quarantine_item.html", item=item, form=form), status
+    return render_template("admin/quarantine_item.html", item=item, form=form), done.status
 
 
 @bp.get("/quarantine/<int:item_id>/image")

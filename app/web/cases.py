@@ -25,7 +25,7 @@ from app.models import Case, KeyImage, Series, User, Visibility
 from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
 from app.services import cases, inbox, quizzes
 from app.services.access import Permission
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr, submit
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -264,28 +264,23 @@ def publish(slug: str) -> ResponseReturnValue:
     case = cases.get_case_for_edit(session, slug, actor=_actor())
     form = PublishForm()
     findings = cases.check_identifiers(session, case)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            cases.publish(
-                session,
-                slug,
-                visibility=Visibility(form.visibility.data),
-                confirmed=bool(form.confirm.data),
-                actor=_actor(),
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash("Published.", "success")
-            return redirect(url_for("cases.detail", slug=slug))
-    elif form.is_submitted():
-        status = 400
-    return render_template("cases/publish.html", case=case, form=form, findings=findings), status
+    done = submit(
+        form,
+        lambda: cases.publish(
+            session,
+            slug,
+            visibility=Visibility(form.visibility.data),
+            confirmed=bool(form.confirm.data),
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        ),
+        success="Published.",
+    )
+    if done.result is not None:
+        return redirect(url_for("cases.detail", slug=slug))
+    return render_template(
+        "cases/publish.html", case=case, form=form, findings=findings
+    ), done.status
 
 
 @bp.post("/<slug>/unpublish")
@@ -304,27 +299,20 @@ def delete(slug: str) -> ResponseReturnValue:
     session = get_session()
     case = cases.get_case_for_edit(session, slug, actor=_actor())
     form = DeleteForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            cases.delete(
-                session,
-                slug,
-                confirm_slug=form.confirm_slug.data or "",
-                actor=_actor(),
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash("The case was deleted.", "success")
-            return redirect(url_for("cases.mine"))
-    elif form.is_submitted():
-        status = 400
-    return render_template("cases/delete.html", case=case, form=form), status
+    done = submit(
+        form,
+        lambda: cases.delete(
+            session,
+            slug,
+            confirm_slug=form.confirm_slug.data or "",
+            actor=_actor(),
+            remote_addr=remote_addr(),
+        ),
+        success="The case was deleted.",
+    )
+    if done.result is not None:
+        return redirect(url_for("cases.mine"))
+    return render_template("cases/delete.html", case=case, form=form), done.status
 
 
 @bp.post("/<slug>/case-of-the-day")
@@ -344,14 +332,19 @@ def _image_urls() -> dict[str, object]:
     """Thumbnail URLs of a series and of a key image, for case cards and pages."""
 
     def series_thumbnail(series: Series) -> str:
-        return url_for("images.series_thumbnail", study=series.study.study_instance_uid,
-                       series=series.series_instance_uid)
+        return url_for(
+            "images.series_thumbnail",
+            study=series.study.study_instance_uid,
+            series=series.series_instance_uid,
+        )
 
     def key_image_url(key: KeyImage) -> str:
         instance = key.instance
-        return url_for("images.instance_thumbnail",
-                       study=instance.series.study.study_instance_uid,
-                       series=instance.series.series_instance_uid,
-                       instance=instance.sop_instance_uid)
+        return url_for(
+            "images.instance_thumbnail",
+            study=instance.series.study.study_instance_uid,
+            series=instance.series.series_instance_uid,
+            instance=instance.sop_instance_uid,
+        )
 
     return {"series_thumbnail": series_thumbnail, "key_image_url": key_image_url}

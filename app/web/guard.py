@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
-from flask import request
+from flask import flash, request
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
+from app.db import get_session
+from app.errors import TeachfileError
 from app.models import User
 from app.services.access import Permission, require
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def current_actor() -> User | None:
@@ -52,3 +57,37 @@ def permission_required(permission: Permission) -> Callable[[Callable[P, R]], Ca
         return wrapped
 
     return decorator
+
+
+@dataclass(frozen=True)
+class Submitted(Generic[T]):
+    """What :func:`submit` did: the service's result (None when nothing happened) and the
+    status to render the form again with."""
+
+    result: T | None
+    status: int
+
+
+def submit(
+    form: FlaskForm, action: Callable[[], T], *, success: str | Callable[[T], str] = ""
+) -> Submitted[T]:
+    """The one shape of a form POST: validate, call the service, commit, say so.
+
+    An invalid form answers 400 and a refused action its error's status; both roll
+    back and flash the reason, and the caller renders the form again with what was
+    typed. A GET is 200 with no result.
+    """
+    if not form.validate_on_submit():
+        return Submitted(None, 400 if form.is_submitted() else 200)
+    session = get_session()
+    try:
+        result = action()
+    except TeachfileError as err:
+        session.rollback()
+        flash(err.message, "error")
+        return Submitted(None, err.status)
+    session.commit()
+    message = success(result) if callable(success) else success
+    if message:
+        flash(message, "success")
+    return Submitted(result, 200)

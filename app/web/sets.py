@@ -17,12 +17,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.db import get_session
-from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
 from app.models import User, Visibility
 from app.services import case_sets
 from app.services.access import Permission, can
-from app.web.guard import current_actor, permission_required, remote_addr
+from app.web.guard import current_actor, permission_required, remote_addr, submit
 
 bp = Blueprint("sets", __name__, url_prefix="/sets")
 
@@ -95,23 +94,15 @@ def index() -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def new() -> ResponseReturnValue:
     form = SetForm()
-    status = 200
-    if form.validate_on_submit():
-        session = get_session()
-        try:
-            created = case_sets.create_set(
-                session, _content(form), actor=_actor(), remote_addr=remote_addr()
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            return redirect(url_for("sets.detail", slug=created.slug))
-    elif form.is_submitted():
-        status = 400
-    return render_template("sets/edit.html", form=form, case_set=None), status
+    done = submit(
+        form,
+        lambda: case_sets.create_set(
+            get_session(), _content(form), actor=_actor(), remote_addr=remote_addr()
+        ),
+    )
+    if done.result is not None:
+        return redirect(url_for("sets.detail", slug=done.result.slug))
+    return render_template("sets/edit.html", form=form, case_set=None), done.status
 
 
 @bp.get("/<slug>")
@@ -133,25 +124,18 @@ def edit(slug: str) -> ResponseReturnValue:
     session = get_session()
     case_set = case_sets.get_set(session, slug, actor=_actor())
     form = SetForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            case_sets.update_set(session, slug, _content(form), actor=_actor())
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash("Saved.", "success")
-            return redirect(url_for("sets.detail", slug=slug))
-    elif form.is_submitted():
-        status = 400
-    else:
+    done = submit(
+        form,
+        lambda: case_sets.update_set(session, slug, _content(form), actor=_actor()),
+        success="Saved.",
+    )
+    if done.result is not None:
+        return redirect(url_for("sets.detail", slug=slug))
+    if not form.is_submitted():
         form.title.data, form.description.data = case_set.title, case_set.description
         form.objectives.data = case_set.objectives
         form.cases.data = "\n".join(item.case.slug for item in case_set.items)
-    return render_template("sets/edit.html", form=form, case_set=case_set), status
+    return render_template("sets/edit.html", form=form, case_set=case_set), done.status
 
 
 @bp.route("/<slug>/credit", methods=["GET", "POST"])
@@ -159,35 +143,17 @@ def edit(slug: str) -> ResponseReturnValue:
 def credit(slug: str) -> ResponseReturnValue:
     session = get_session()
     case_set = case_sets.get_set(session, slug, actor=_actor())
-    form = CreditForm(obj=None)
-    status = 200
-    if form.validate_on_submit():
-        settings = case_sets.CreditSettings(
-            credit_hours=float(form.credit_hours.data) if form.credit_hours.data else None,
-            passing_score=form.passing_score.data or 70,
-            max_attempts=form.max_attempts.data,
-            faculty=form.faculty.data or "",
-            disclosures=form.disclosures.data or "",
-            release_date=form.release_date.data,
-            review_date=form.review_date.data,
-            expiry_date=form.expiry_date.data,
-            evaluation_lines=form.evaluation.data or "",
-        )
-        try:
-            case_sets.update_credit(
-                session, slug, settings, actor=_actor(), remote_addr=remote_addr()
-            )
-        except TeachfileError as err:
-            session.rollback()
-            flash(err.message, "error")
-            status = err.status
-        else:
-            session.commit()
-            flash("Credit settings saved.", "success")
-            return redirect(url_for("sets.detail", slug=slug))
-    elif form.is_submitted():
-        status = 400
-    else:
+    form = CreditForm()
+    done = submit(
+        form,
+        lambda: case_sets.update_credit(
+            session, slug, _credit_settings(form), actor=_actor(), remote_addr=remote_addr()
+        ),
+        success="Credit settings saved.",
+    )
+    if done.result is not None:
+        return redirect(url_for("sets.detail", slug=slug))
+    if not form.is_submitted():
         form.credit_hours.data = case_set.credit_hours
         form.passing_score.data = case_set.passing_score
         form.max_attempts.data = case_set.max_attempts
@@ -198,7 +164,21 @@ def credit(slug: str) -> ResponseReturnValue:
         )
         form.expiry_date.data = case_set.expiry_date
         form.evaluation.data = case_sets.evaluation_lines(case_set)
-    return render_template("sets/credit.html", form=form, case_set=case_set), status
+    return render_template("sets/credit.html", form=form, case_set=case_set), done.status
+
+
+def _credit_settings(form: CreditForm) -> case_sets.CreditSettings:
+    return case_sets.CreditSettings(
+        credit_hours=float(form.credit_hours.data) if form.credit_hours.data else None,
+        passing_score=form.passing_score.data or 70,
+        max_attempts=form.max_attempts.data,
+        faculty=form.faculty.data or "",
+        disclosures=form.disclosures.data or "",
+        release_date=form.release_date.data,
+        review_date=form.review_date.data,
+        expiry_date=form.expiry_date.data,
+        evaluation_lines=form.evaluation.data or "",
+    )
 
 
 @bp.post("/<slug>/publish")

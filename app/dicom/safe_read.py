@@ -33,6 +33,11 @@ from app.errors import DicomRejected
 
 #: Largest file accepted (bytes); a C-STORE or upload larger than this is refused.
 MAX_BYTES = 2 * 1024**3
+#: Largest inflated dataset accepted in the Deflated transfer syntax. Deflate is used
+#: for structured reports and small objects, not for big images; the bound keeps a
+#: deflate bomb (zeros inflate a thousandfold) from taking gigabytes per object.
+MAX_INFLATED_BYTES = 256 * 1024**2
+_INFLATE_STEP = 16 * 1024**2
 #: Deepest sequence nesting accepted. Real objects rarely exceed 6 (enhanced SR);
 #: pydicom recurses per level, so a bound keeps a hostile file from exhausting the stack.
 MAX_DEPTH = 32
@@ -85,7 +90,7 @@ def _image_bytes(image: dict[int, int]) -> int:
 
 
 def check_structure(
-    buf: bytes | memoryview | mmap.mmap,
+    buf: bytes | bytearray | memoryview | mmap.mmap,
     start: int,
     *,
     implicit: bool,
@@ -214,7 +219,11 @@ def check_structure(
 
 
 def _note_image_attribute(
-    image: dict[int, int], elem: int, buf: bytes | memoryview | mmap.mmap, at: int, length: int,
+    image: dict[int, int],
+    elem: int,
+    buf: bytes | bytearray | memoryview | mmap.mmap,
+    at: int,
+    length: int,
     u16: object,
 ) -> None:
     """Remember Rows, Columns, Bits Allocated, Samples per Pixel (US) and Number of Frames (IS)."""
@@ -267,15 +276,24 @@ def _read_meta(buf: bytes | memoryview | mmap.mmap) -> tuple[str, int]:
     return syntax, pos
 
 
-def _inflate(data: bytes | memoryview | mmap.mmap, max_bytes: int) -> bytes:
+def _inflate(data: bytes | memoryview | mmap.mmap, max_bytes: int) -> bytearray:
+    """Inflate in bounded steps into one buffer: a deflate bomb (a megabyte that inflates
+    to gigabytes) is refused once it passes ``max_bytes``, having held at most that much."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    pending: bytes | memoryview | mmap.mmap = data
     try:
-        out = inflater.decompress(data, max_bytes + 1)
+        while True:
+            chunk = inflater.decompress(pending, _INFLATE_STEP)
+            out += chunk
+            if len(out) > max_bytes:
+                raise _reject("the deflated dataset inflates past the size limit",
+                              _STATUS_OUT_OF_RESOURCES)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and not chunk):
+                break
     except zlib.error:
         raise _reject("the deflated dataset cannot be inflated") from None
-    if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise _reject("the deflated dataset inflates past the size limit",
-                      _STATUS_OUT_OF_RESOURCES)
     return out
 
 
@@ -287,7 +305,7 @@ def check_part10(buf: bytes | memoryview | mmap.mmap, *, max_bytes: int = MAX_BY
     native = syntax in (ImplicitVRLittleEndian, "1.2.840.10008.1.2.1", ExplicitVRBigEndian,
                         DeflatedExplicitVRLittleEndian)
     if syntax == DeflatedExplicitVRLittleEndian:
-        inflated = _inflate(memoryview(buf)[start:], max_bytes)
+        inflated = _inflate(memoryview(buf)[start:], min(max_bytes, MAX_INFLATED_BYTES))
         check_structure(inflated, 0, implicit=False, little=True, native_pixels=True)
     else:
         check_structure(

@@ -44,6 +44,9 @@ ADDRESS_SPACE_CAP = 1536 * 1024 * 1024
 # Resident growth allowed over the whole suite (caches, the SQLite page cache, pydicom
 # and numpy buffers freed to the allocator but kept by it).
 RSS_GROWTH_BOUND = 200 * 1024 * 1024
+# Peak resident growth (VmHWM) over the suite: one hostile object may be held while it
+# is refused (a deflated dataset up to 256 MiB), never gigabytes.
+PEAK_GROWTH_BOUND = 512 * 1024 * 1024
 
 
 def _free_port() -> int:
@@ -202,6 +205,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             assert procs[key].poll() is None, f"{key} died: {(logs / f'{key}.log').read_text()}"
             growth = end_memory[key]["VmRSS"] - site.start_memory[key]["VmRSS"]
             assert growth < RSS_GROWTH_BOUND, f"{key} RSS grew by {growth} bytes"
+            peak = end_memory[key]["VmHWM"] - site.start_memory[key]["VmHWM"]
+            assert peak < PEAK_GROWTH_BOUND, f"{key} peak RSS grew by {peak} bytes"
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -219,7 +224,9 @@ def http(site: Site) -> HttpSession:
     return site.session()
 
 
-def fetch(url: str, method: str = "GET", data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def fetch(
+    url: str, method: str = "GET", data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Status and body of one raw request (no cookies)."""
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:

@@ -378,7 +378,7 @@ def series_metadata(
     for instance in instances:
         geometry = _geometry(config, instance)
         item: dict[str, Any] = {"uid": instance.sop_instance_uid}
-        if instance.number_of_frames != 1:
+        if instance.number_of_frames > 1:  # as quizzes.series_stack: at least one frame
             item["frames"] = instance.number_of_frames
         item.update({k: v for k, v in geometry.items() if defaults.get(k) != v})
         items.append(item)
@@ -489,10 +489,11 @@ def viewer_setup(
         for series in listed:
             index = 0
             for instance in series.instances:
-                if instance.id == start[0] and 1 <= start[1] <= instance.number_of_frames:
+                frames = max(1, instance.number_of_frames)
+                if instance.id == start[0] and 1 <= start[1] <= frames:
                     first_series, first_instance = series, instance
                     first_frame, first_index = start[1], index + start[1] - 1
-                index += instance.number_of_frames
+                index += frames
     if first_instance is None:
         first_instance = first_series.instances[0]
     return ViewerSetup(
@@ -503,7 +504,7 @@ def viewer_setup(
                 number=s.series_number,
                 description=s.description,
                 modality=s.modality,
-                count=sum(i.number_of_frames for i in s.instances),
+                count=sum(max(1, i.number_of_frames) for i in s.instances),
             )
             for s in listed
         ],

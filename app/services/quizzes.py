@@ -43,11 +43,12 @@ from app.models import (
     QuestionOption,
     ReviewItem,
     Series,
+    Study,
     User,
 )
 from app.search.synonyms import SynonymTable, load_synonyms, normalise
 from app.services import audit
-from app.services.access import Permission, can, require
+from app.services.access import Permission, can, can_view_study_images, require
 
 MAX_TEXT_ANSWER = 300
 # Spaced repetition: days until a missed question comes back after each right answer in
@@ -1130,9 +1131,50 @@ def _ref(instance: Instance, frame: int) -> FrameRef:
     )
 
 
+@dataclass(frozen=True)
+class HotspotView:
+    """Where a hotspot question's viewer opens: the study, the question's series, and the
+    learner's earlier click on it (``{"frame", "x", "y"}``, frame 1-based in the stack) with
+    ``start``, that image as (instance id, frame), so the viewer opens on it."""
+
+    study: Study
+    series_uid: str
+    picked: dict[str, Any] | None = None
+    start: tuple[int, int] | None = None
+
+
+def hotspot_view(
+    session: Session,
+    question: Question,
+    response: dict[str, Any] | None,
+    *,
+    actor: User | None,
+) -> HotspotView | None:
+    """The viewer of a hotspot question (None if its series or study cannot be shown).
+
+    Only UIDs and the learner's own click: never the region or the frame range.
+    """
+    if question.kind != "hotspot" or not question.hotspot:
+        return None
+    series = case_series(session, question.case, str(question.hotspot.get("series_uid")))
+    if series is None or not can_view_study_images(session, actor, series.study):
+        return None
+    uid = series.series_instance_uid
+    if not response or response.get("series_uid") != uid:
+        return HotspotView(series.study, uid)
+    stack = series_stack(session, series)
+    frame = _int(response.get("frame"))
+    if frame is None or not 1 <= frame <= len(stack):
+        return HotspotView(series.study, uid)
+    image = stack[frame - 1]
+    picked = {"frame": frame, "x": response.get("x"), "y": response.get("y")}
+    return HotspotView(series.study, uid, picked, (image.instance.id, image.frame))
+
+
 def question_images(session: Session, question: Question) -> list[FrameRef]:
-    """What the question page shows: the hotspot series' whole stack (to scroll and click
-    in), or for other questions the case's key images (the first frame if none)."""
+    """The images of a question for the API: the hotspot series' whole stack (to scroll
+    and click in), or for other questions the case's key images (the first frame if none).
+    The pages show a hotspot question's stack in the viewer instead (:func:`hotspot_view`)."""
     if question.kind == "hotspot" and question.hotspot:
         series = case_series(session, question.case, str(question.hotspot.get("series_uid")))
         if series is not None:

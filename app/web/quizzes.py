@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.errors import Invalid, TeachfileError
-from app.models import AttemptMode, AttemptStatus, User
+from app.models import Answer, AttemptMode, AttemptStatus, Question, User
 from app.services import credit, quizzes
 from app.services.access import Permission, can
 from app.web.guard import current_actor, permission_required, remote_addr
@@ -50,6 +50,23 @@ def _json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid("Send a JSON object.")
     return body
+
+
+def _images(question: Question | None) -> list[quizzes.FrameRef]:
+    """A question page's key images (a hotspot question shows its series in the viewer)."""
+    if question is None or question.kind == "hotspot":
+        return []
+    return quizzes.question_images(get_session(), question)
+
+
+def _hotspot(
+    question: Question | None, answer: Answer | None, shown: dict[str, Any] | None = None
+) -> quizzes.HotspotView | None:
+    """The viewer of a hotspot question, opened on the learner's click if they gave one."""
+    if question is None or question.kind != "hotspot":
+        return None
+    response = answer.response if answer else (shown or {}).get("response")
+    return quizzes.hotspot_view(get_session(), question, response, actor=current_actor())
 
 
 # --------------------------------------------------------------------------- taking a quiz
@@ -121,7 +138,8 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         feedback=quizzes.feedback(question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
-        images=quizzes.question_images(session, question) if question else [],
+        images=_images(question),
+        hotspot=_hotspot(question, answered.get(question.id) if question else None),
     )
 
 
@@ -372,7 +390,8 @@ def review_question(question_id: int) -> ResponseReturnValue:
         question=item.question,
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
-        images=quizzes.question_images(session, item.question),
+        images=_images(item.question),
+        hotspot=_hotspot(item.question, None, shown),
         remaining=len(quizzes.due_reviews(session, actor=_actor(), today=_today())),
     ), status_code
 

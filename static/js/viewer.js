@@ -6,6 +6,13 @@
 // around it that follows the reader's scrolling, aborting requests left behind. Frames
 // are rendered by the server (window/level, invert, viewport), measured on the server
 // (ROI mean/SD on the real values), and annotations live in the case's JSON API.
+//
+// Pick mode (data-pick="1", hotspot questions): the "Mark the abnormality" tool, selected
+// first, marks a clicked point on that image only and dispatches a bubbling `viewer:pick`
+// CustomEvent on the section with {series, index (1-based in the series' stack, as the
+// server's quizzes.series_stack counts: instances in order, frames expanded), x, y (image
+// pixels)}. Clicks off the image are ignored. data-picked="index,x,y" is a mark already
+// made on the series opened first (drawn in any mode).
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const QUALITY = 80;
@@ -59,6 +66,7 @@ async function sendJson(method, url, body) {
 }
 
 const round1 = (v) => Math.round(v * 10) / 10;
+const round2 = (v) => Math.round(v * 100) / 100;
 
 class Viewer {
   constructor(root) {
@@ -89,7 +97,11 @@ class Viewer {
     this.zoom = 1;
     this.panX = 0;
     this.panY = 0;
-    this.tool = "scroll";
+    this.pickMode = ds.pick === "1";
+    this.tool = this.pickMode ? "pick" : "scroll";
+    this.pick = null; // the reader's mark: {uid, frame, x, y}
+    const picked = (ds.picked || "").split(",").map(Number);
+    this.picked = picked.length === 3 && picked.every(Number.isFinite) ? { series: this.series, index: picked[0], x: picked[1], y: picked[2] } : null;
     this.direction = 1;
     this.blobs = new Map(); // url -> object URL (or the first frame's own URL), oldest first
     this.inflight = new Map(); // url -> {controller, promise}
@@ -102,6 +114,7 @@ class Viewer {
     this.shownUrl = this.img.getAttribute("src");
     if (this.shownUrl) this.blobs.set(this.shownUrl, this.shownUrl);
     this.buildToolbar();
+    this.stage.dataset.tool = this.tool;
     this.bind();
     this.load(this.series, this.index);
   }
@@ -127,9 +140,15 @@ class Viewer {
     }
     this.meta = meta;
     this.frames = [];
+    // The stack: instances in order, each one's frames (at least one): quizzes.series_stack.
     for (const item of meta.instances) {
       const g = { ...meta.defaults, ...item };
-      for (let f = 1; f <= (item.frames || 1); f += 1) this.frames.push({ uid: item.uid, frame: f, g });
+      for (let f = 1; f <= Math.max(1, item.frames || 1); f += 1) this.frames.push({ uid: item.uid, frame: f, g });
+    }
+    if (this.picked && this.picked.series === series) {
+      const f = this.frames[this.picked.index - 1];
+      if (f) this.pick = { uid: f.uid, frame: f.frame, x: this.picked.x, y: this.picked.y };
+      this.picked = null;
     }
     this.window = null;
     this.fillPresets();
@@ -309,6 +328,22 @@ class Viewer {
     return [((event.clientX - r.left) / r.width) * g.columns, ((event.clientY - r.top) / r.height) * g.rows];
   }
 
+  // ---- pick mode ----------------------------------------------------------
+
+  mark([x, y]) {
+    const f = this.frames[this.index];
+    if (!(x >= 0 && y >= 0 && x < f.g.columns && y < f.g.rows)) return; // off the image
+    if (this.root.dataset.state !== "ready") {
+      this.readout.textContent = "Wait for the image to load, then click.";
+      return;
+    }
+    this.pick = { uid: f.uid, frame: f.frame, x: round2(x), y: round2(y) };
+    this.readout.textContent = `Marked image ${this.index + 1} at (${Math.round(x)}, ${Math.round(y)}).`;
+    this.drawOverlay();
+    const detail = { series: this.series, index: this.index + 1, x: this.pick.x, y: this.pick.y };
+    this.root.dispatchEvent(new CustomEvent("viewer:pick", { bubbles: true, detail }));
+  }
+
   frameKey() {
     const f = this.frames[this.index];
     return `${f.uid}/${f.frame}`;
@@ -419,6 +454,15 @@ class Viewer {
       layer.append(group);
     };
     for (const m of this.measures.get(this.frameKey()) || []) draw(m.kind, m.points, m.label, "measure");
+    if (this.pick && this.pick.uid === f.uid && this.pick.frame === f.frame) {
+      const { x, y } = this.pick;
+      const r = 9 * px;
+      const group = shape("g", { class: "pick", "data-x": x, "data-y": y });
+      group.append(shape("circle", { cx: x, cy: y, r }),
+        shape("line", { x1: x - 2 * r, y1: y, x2: x - r / 2, y2: y }), shape("line", { x1: x + r / 2, y1: y, x2: x + 2 * r, y2: y }),
+        shape("line", { x1: x, y1: y - 2 * r, x2: x, y2: y - r / 2 }), shape("line", { x1: x, y1: y + r / 2, x2: x, y2: y + 2 * r }));
+      layer.append(group);
+    }
     const here = this.notes.filter((n) => n.instance === f.uid && n.frame === f.frame && (!n.teaching || this.showTeaching));
     for (const n of here) draw(n.kind, n.points, n.kind === "text" ? n.text : "", n.teaching ? "note teaching" : "note");
     if (this.draft) draw(this.draft.kind, this.draft.points, this.draft.label, "draft");
@@ -450,6 +494,7 @@ class Viewer {
       ["scroll", "Scroll"], ["wl", "Window"], ["pan", "Pan"], ["zoom", "Zoom"],
       ["length", "Length"], ["angle", "Angle"], ["roi", "Ellipse ROI"],
     ];
+    if (this.pickMode) tools.unshift(["pick", "Mark the abnormality"]);
     if (this.notesUrl && this.signedIn) tools.push(["arrow", "Arrow"], ["line", "Line"], ["ellipse", "Ellipse"], ["text", "Text"]);
     this.toolButtons = tools.map(([tool, label]) => {
       const button = make("button", { type: "button", class: "secondary", dataset: { tool }, "aria-pressed": String(tool === this.tool) }, label);
@@ -590,7 +635,7 @@ class Viewer {
     const dx = event.clientX - d.x;
     const dy = event.clientY - d.y;
     d.moved = Math.max(d.moved, Math.hypot(dx, dy));
-    if (this.tool === "scroll") {
+    if (this.tool === "scroll" || this.tool === "pick") { // pick: a drag scrolls, a click marks
       const target = Math.trunc(dy / DRAG_STEP);
       if (target !== (d.steps || 0)) { this.step(target - (d.steps || 0)); d.steps = target; }
     } else if (this.tool === "pan") {
@@ -627,6 +672,10 @@ class Viewer {
     if (wasDragging) this.prefetch();
     if (this.tool === "wl") { this.presetSelect.value = ""; return; }
     const p = this.toImage(event);
+    if (this.tool === "pick") {
+      if (d.moved < 3 && !d.steps) this.mark(p);
+      return;
+    }
     const draft = this.draft;
     if (this.tool === "text" && this.notesUrl) {
       const text = window.prompt("Text of the annotation");

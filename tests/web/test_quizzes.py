@@ -91,9 +91,14 @@ def test_exam_flow_in_html_never_shows_answers_before_the_end(
         after = client.get(saved.headers["Location"]).get_data(as_text=True)
         for secret in SECRETS:
             assert secret not in after, (position, secret)
-    # The hotspot page carries the stack to scroll but never the region or frame range.
+    # The hotspot page embeds the viewer in pick mode on the question's series, opened on
+    # the learner's own click (image 2), but never the region, the frame range or the case's
+    # annotations (the teaching overlay could show the answer).
     hotspot_page = client.get(f"{attempt_url}?q=4").get_data(as_text=True)
-    assert hotspot_page.count("/rendered") >= 3 and '"cx"' not in hotspot_page
+    assert 'data-pick="1"' in hotspot_page and 'data-picked="2,30.0,20.0"' in hotspot_page
+    assert f'data-series="{qs.series_uid}"' in hotspot_page and 'data-index="1"' in hotspot_page
+    assert "/annotations" not in hotspot_page and "data-case" not in hotspot_page
+    assert '"cx"' not in hotspot_page and '"frames"' not in hotspot_page
     done = client.post(f"/quiz/attempts/{attempt_id}/finish", data={"csrf_token": token})
     result = client.get(done.headers["Location"]).get_data(as_text=True)
     assert "100%" in result and "(correct)" in result and "Claim credit" in result

@@ -1,6 +1,6 @@
 """A learner takes a credit-bearing set in exam mode in a real browser, including a hotspot
-question answered by scrolling the stack and clicking; then the evaluation, the attestation,
-the certificate, and its verification link opened logged out."""
+question answered by scrolling the stack in the viewer and clicking the abnormality; then the
+evaluation, the attestation, the certificate, and its verification link opened logged out."""
 
 from __future__ import annotations
 
@@ -59,25 +59,61 @@ def test_exam_credit_certificate_and_verification(
     expect(page.get_by_role("heading", name="Question 3 of 4")).to_be_visible()
     page.get_by_label("Your diagnosis").fill("Tension pnuemothorax")
     page.get_by_role("button", name="Save answer").click()
-    # 4. hotspot: scroll to image 2 of the stack and click the region (30, 20) in pixels
+    # 4. hotspot, in the real viewer: scroll to image 2 of the stack (the wheel, then the
+    # arrow keys), zoom in, and click the region (30, 20) in image pixels.
     expect(page.get_by_role("heading", name="Question 4 of 4")).to_be_visible()
-    stack = page.locator("[data-hotspot]")
-    expect(stack).to_contain_text("Image 1 of 3")
-    image = page.locator("[data-stack-image]")
-    image.hover()
-    page.mouse.wheel(0, 120)
-    expect(stack).to_contain_text("Image 2 of 3")
-    page.get_by_role("button", name="Next image").click()
-    expect(stack).to_contain_text("Image 3 of 3")
-    page.get_by_role("button", name="Previous image").click()
-    expect(stack).to_contain_text("Image 2 of 3")
-    expect(image).to_have_js_property("complete", True)
-    box = image.bounding_box()
-    assert box is not None
-    image.click(position={"x": 30 * box["width"] / 128, "y": 20 * box["height"] / 128})
-    expect(page.locator("[data-click-status]")).to_contain_text(
-        re.compile(r"image 2 at \((29|30|31), (19|20|21)\)")
-    )
+    viewer = page.get_by_role("region", name="Images of the question")
+    stage = viewer.locator(".viewer-stage")
+    counter = viewer.locator(".viewer-counter")
+    status = page.locator("[data-click-status]")
+    expect(viewer).to_have_attribute("data-state", "ready")
+    mark = viewer.get_by_role("button", name="Mark the abnormality")
+    expect(mark).to_have_attribute("aria-pressed", "true")
+    expect(counter).to_have_text("1 / 3")
+    stage.hover()
+    page.mouse.wheel(0, 40)
+    expect(counter).to_have_text("2 / 3")
+    viewer.focus()  # the arrow keys step through the focused viewer's stack
+    page.keyboard.press("ArrowDown")
+    expect(counter).to_have_text("3 / 3")
+    page.keyboard.press("ArrowUp")
+    expect(counter).to_have_text("2 / 3")
+    expect(viewer).to_have_attribute("data-shown-index", "1")
+    # A click on the stage beside the image is ignored: no mark, no answer.
+    stage_box = stage.bounding_box()
+    fitted = viewer.locator(".viewer-layer").bounding_box()
+    assert stage_box is not None and fitted is not None
+    assert fitted["x"] > stage_box["x"] + 4 or fitted["y"] > stage_box["y"] + 4
+    page.mouse.click(stage_box["x"] + 2, stage_box["y"] + 2)
+    expect(viewer.locator(".viewer-overlay .pick")).to_have_count(0)
+    expect(status).to_contain_text("Scroll to the abnormality")
+    # Zoom in (the click is mapped through the viewer's transform), then mark.
+    viewer.get_by_role("button", name="Zoom").click()
+    cx, cy = stage_box["x"] + stage_box["width"] / 2, stage_box["y"] + stage_box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx, cy - 30, steps=3)
+    page.mouse.up()
+    mark.click()
+    layer = viewer.locator(".viewer-layer").bounding_box()
+    assert layer is not None and fitted is not None and layer["width"] > fitted["width"] * 1.1
+    scale = layer["width"] / 128  # the frame is 128 x 128 pixels
+    x, y = layer["x"] + 30 * scale, layer["y"] + 20 * scale
+    assert stage_box["x"] < x < stage_box["x"] + stage_box["width"]
+    assert stage_box["y"] < y < stage_box["y"] + stage_box["height"]
+    page.mouse.click(x, y)
+    expect(status).to_contain_text(re.compile(r"image 2 at \((29|30|31), (19|20|21)\)"))
+    expect(viewer.locator(".viewer-overlay .pick")).to_have_count(1)
+    assert page.locator("[data-answer-frame]").input_value() == "2"
+    assert 29 <= float(page.locator("[data-answer-x]").input_value()) <= 31
+    assert 19 <= float(page.locator("[data-answer-y]").input_value()) <= 21
+    # The mark is on that image only.
+    viewer.focus()
+    page.keyboard.press("ArrowDown")
+    expect(counter).to_have_text("3 / 3")
+    expect(viewer.locator(".viewer-overlay .pick")).to_have_count(0)
+    page.keyboard.press("ArrowUp")
+    expect(viewer.locator(".viewer-overlay .pick")).to_have_count(1)
     page.get_by_role("button", name="Save answer").click()
     expect(page.get_by_text("You have answered every question.")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("Accepted answers")

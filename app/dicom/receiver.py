@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pydicom.dataset import Dataset
 from pynetdicom import AE, StoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ CANNOT_UNDERSTAND = 0xC000
 # Large PDUs mean fewer reads per object; 1 MiB is what Orthanc and dcmtk's
 # storescp accept by default as a maximum too.
 MAX_PDU = 1024 * 1024
+# Longest PDU read from a peer. pynetdicom buffers a PDU whole, as long as its header
+# says (up to 4 GiB), before looking at it; we advertise MAX_PDU, an A-ASSOCIATE-RQ is
+# a few kilobytes, so anything past twice MAX_PDU is hostile or broken.
+MAX_PDU_READ = 2 * MAX_PDU
 
 EventHandler = (
     tuple[evt.NotificationEvent | evt.InterventionEvent, Callable[..., Any]]
@@ -171,6 +175,22 @@ def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler
     ]
 
 
+class _BoundedSocket(AssociationSocket):
+    def recv(self, nr_bytes: int) -> bytearray:
+        if nr_bytes > MAX_PDU_READ:
+            # The DUL treats OSError as the connection closing (Evt17): it drops the peer.
+            log.warning("a peer sent a PDU of %d bytes; dropping the connection", nr_bytes)
+            raise OSError("PDU longer than the receiver accepts")
+        return super().recv(nr_bytes)
+
+
+class _RequestHandler(RequestHandler):
+    def _create_association(self) -> Any:
+        assoc = super()._create_association()
+        assoc.dul.socket.__class__ = _BoundedSocket  # the same socket, with a bounded read
+        return assoc
+
+
 class _Server(ThreadedAssociationServer):
     """Replies (C-STORE-RSP) are small: without TCP_NODELAY, Nagle's algorithm and the
     sender's delayed ACK add up to 40 ms per object (measured: dcmtk's own storescp
@@ -208,6 +228,7 @@ def start(
         (host, port),
         evt_handlers=handlers,
         server_class=_SharedPortServer if shared_port else _Server,
+        request_handler=_RequestHandler,
     )
     # As AE.start_server does, so that server.shutdown() finds it.
     ae._servers.append(server)

@@ -138,6 +138,9 @@ class Site:
         finally:
             assoc.release()
 
+    def vm(self, which: str) -> dict[str, int]:
+        return vm_status((self.web if which == "web" else self.receiver).pid)
+
     def assert_receiver_alive(self) -> None:
         assert self.receiver.poll() is None, f"the receiver died: {self.receiver.returncode}"
         assert self.echo() == 0x0000
@@ -152,6 +155,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "TEACHFILE_DATA_DIR": str(data_dir),
         "TEACHFILE_LOAD_SAMPLE_CASES": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # glibc reserves 64 MiB of address space per thread arena (up to 8 per core):
+        # under an address-space cap that reservation, not real use, would stop new
+        # threads. Two arenas keep the cap about memory actually used.
+        "MALLOC_ARENA_MAX": "2",
     }
     app = create_app({"DATA_DIR": str(data_dir), "LOAD_SAMPLE_CASES": False})
     upgrade_database(get_db(app).engine)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,12 +22,14 @@ from app.models import (
     Case,
     Certificate,
     Institution,
+    Question,
     ReviewItem,
     Role,
     User,
+    Visibility,
 )
 from app.search.synonyms import SynonymTable
-from app.services import credit, quizzes
+from app.services import credit, images, quizzes
 from tests.quizdata import QuizSet, build_quiz_set
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -139,6 +142,65 @@ def test_hotspot_click_outside_image_refused(session: Session, qs: QuizSet, raw:
     assert qs.image.columns == 128 and qs.image.rows == 128
     with pytest.raises(Invalid):
         quizzes.clean_response(session, qs.hotspot, raw)
+
+
+def test_viewer_stack_numbers_images_as_the_scoring_does(
+    app: Flask, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    """The viewer sends the image number it counts from the series' metadata (instances in
+    order, each one's frames); the server scores it against series_stack. They must agree,
+    with multi-frame instances and positions that are not the order of arrival."""
+    series = qs.case.studies[0].study.series[0]
+    first, second, third = series.instances
+    second.number_of_frames = 3
+    first.position, second.position, third.position = 30.0, 10.0, 20.0
+    session.commit()
+    session.expire_all()
+    series = qs.case.studies[0].study.series[0]
+    config = images.make_config(app.config["DATA_DIR"], 10_000_000)
+    meta = images.series_metadata(
+        session,
+        config,
+        series.study.study_instance_uid,
+        series.series_instance_uid,
+        actor=people["learner"],
+    ).data
+    # static/js/viewer.js, Viewer.load(): the same expansion.
+    viewer = [
+        (item["uid"], f)
+        for item in meta["instances"]
+        for f in range(1, max(1, item.get("frames") or 1) + 1)
+    ]
+    stack = [(s.instance.sop_instance_uid, s.frame) for s in quizzes.series_stack(session, series)]
+    assert viewer == stack and len(stack) == 5
+    assert stack[0] == (second.sop_instance_uid, 1) and stack[3] == (third.sop_instance_uid, 1)
+    # The viewer's first image and counter (the HTML before the script) agree too.
+    setup = images.viewer_setup(session, series.study, actor=people["learner"], start=(third.id, 1))
+    assert setup is not None and setup.first_index == 3 and setup.series[0].count == 5
+
+
+def test_hotspot_view_opens_on_the_series_and_the_learners_click(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    view = quizzes.hotspot_view(session, qs.hotspot, None, actor=learner)
+    assert view is not None and view.series_uid == qs.series_uid
+    assert view.study.id == qs.case.studies[0].study_id
+    assert view.picked is None and view.start is None
+    clicked = {"series_uid": qs.series_uid, "frame": 2, "x": 30.5, "y": 20.0}
+    view = quizzes.hotspot_view(session, qs.hotspot, clicked, actor=learner)
+    second = quizzes.series_stack(session, qs.case.studies[0].study.series[0])[1]
+    assert view is not None and view.picked == {"frame": 2, "x": 30.5, "y": 20.0}
+    assert view.start == (second.instance.id, 1)
+    # Nothing of the region or the frame range.
+    assert "region" not in repr(view) and "frames" not in repr(view)
+    assert quizzes.hotspot_view(session, qs.single, None, actor=learner) is None
+    # A series not in the case, or a study the actor may not see: no viewer (not a 404).
+    elsewhere = Question(case=qs.case, kind="hotspot", stem="?", hotspot={"series_uid": "1.2"})
+    assert quizzes.hotspot_view(session, elsewhere, None, actor=learner) is None
+    qs.case.visibility = Visibility.PRIVATE
+    session.flush()
+    assert quizzes.hotspot_view(session, qs.hotspot, None, actor=people["other"]) is None
 
 
 # --------------------------------------------------------------------------- attempts

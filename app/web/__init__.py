@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from app.markup import render_markdown
 from app.web import (
@@ -23,7 +26,16 @@ from app.web import (
 )
 
 
+class _DatabaseIdConverter(IntegerConverter):
+    """``<int:...>`` past a 64-bit integer is a 404, not an overflow in the database driver."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = _DatabaseIdConverter
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Answer, Case, Certificate, Institution, Role, User
+from app.models import Answer, Case, Certificate, Institution, ReviewItem, Role, User
 from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import QuizSet, build_quiz_set
 
@@ -380,3 +381,44 @@ def test_attempt_limit_and_visitor_pages(
     assert client.get("/quiz/review").status_code == 200
     assert client.get(f"/quiz/review/{qs.single.id}").status_code == 200  # missed: in queue
     assert client.get("/quiz/review/999999").status_code == 404
+
+
+def test_hotspot_pages_embed_the_viewer(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+) -> None:
+    """Practice: the viewer picks before the answer, shows the learner's mark (no pick tool)
+    with the feedback; the review queue's hotspot page does the same."""
+    auth.login(people["learner"].email)
+    token = csrf_token(client, f"/sets/{qs.case_set.slug}/quiz")
+    attempt_id = _api(
+        client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "practice"}
+    ).get_json()["id"]
+    before = client.get(f"/quiz/attempts/{attempt_id}?q=4").get_data(as_text=True)
+    assert 'data-pick="1"' in before and "data-picked" not in before
+    assert 'data-index="0"' in before and "data-case" not in before
+    wrong = {"series_uid": qs.series_uid, "frame": "1", "x": "30", "y": "20"}
+    saved = client.post(
+        f"/quiz/attempts/{attempt_id}/answer",
+        data={"csrf_token": token, "question_id": str(qs.hotspot.id), **wrong},
+    )
+    assert saved.status_code == 303
+    after = client.get(f"/quiz/attempts/{attempt_id}?q=4").get_data(as_text=True)
+    assert "Incorrect." in after and "data-pick=" not in after
+    assert 'data-picked="1,30.0,20.0"' in after
+    _api(client, "POST", f"/api/attempts/{attempt_id}/finish")
+    missed = session.scalars(select(ReviewItem).where(ReviewItem.question_id == qs.hotspot.id))
+    for item in missed:
+        item.due_on = date(2000, 1, 1)  # due now
+    session.commit()
+    review = client.get(f"/quiz/review/{qs.hotspot.id}").get_data(as_text=True)
+    assert 'data-pick="1"' in review and "data-picked" not in review and '"cx"' not in review
+    answered = client.post(
+        f"/quiz/review/{qs.hotspot.id}",
+        data={"csrf_token": token, **wrong, "frame": "2"},
+    ).get_data(as_text=True)
+    assert "Correct." in answered and "data-pick=" not in answered
+    assert 'data-picked="2,30.0,20.0"' in answered

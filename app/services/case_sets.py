@@ -118,6 +118,13 @@ def get_set(session: Session, slug: str, *, actor: User | None) -> CaseSet:
     return case_set
 
 
+def get_set_for_edit(session: Session, slug: str, *, actor: User) -> CaseSet:
+    """The set if ``actor`` may change it: Forbidden if they only read it, else NotFound."""
+    case_set = get_set(session, slug, actor=actor)
+    require(actor, Permission.EDIT, case_set)
+    return case_set
+
+
 def readable_items(case_set: CaseSet, actor: User | None) -> list[Case]:
     """The set's cases the reader may open, in order (a set never widens a case's audience)."""
     return [item.case for item in case_set.items if can(actor, Permission.VIEW, item.case)]

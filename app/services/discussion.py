@@ -433,11 +433,17 @@ def post_comment(
     return comment
 
 
-def edit_comment(session: Session, comment_id: int, *, actor: User, body: object) -> Comment:
-    """Change one's own comment; it is marked as edited. Newly mentioned colleagues are told."""
+def get_comment_for_edit(session: Session, comment_id: int, *, actor: User) -> Comment:
+    """The comment if ``actor`` may change it; Forbidden if they only read it, else NotFound."""
     comment = get_comment(session, comment_id, actor=actor)
     if not can(actor, Permission.EDIT, comment):
         raise Forbidden("Only its writer can edit a comment.")
+    return comment
+
+
+def edit_comment(session: Session, comment_id: int, *, actor: User, body: object) -> Comment:
+    """Change one's own comment; it is marked as edited. Newly mentioned colleagues are told."""
+    comment = get_comment_for_edit(session, comment_id, actor=actor)
     if comment.hidden_at is not None:
         raise Invalid("A moderator hid this comment; it can no longer be edited.")
     text = _check_body(body)

@@ -213,7 +213,7 @@ def _thread_with_error(case_id: int, err: TeachfileError, form: CommentForm) -> 
 @permission_required(Permission.AUTHENTICATED)
 def edit(comment_id: int) -> ResponseReturnValue:
     session = get_session()
-    comment = discussion.get_comment(session, comment_id, actor=_actor())
+    comment = discussion.get_comment_for_edit(session, comment_id, actor=_actor())
     form = TextForm()
     status = 200
     if request.method == "GET":
@@ -275,6 +275,8 @@ def _comment_action(comment_id: int, action: str) -> ResponseReturnValue:
             message = "Comment shown again."
     except _FORM_ERRORS as err:
         session.rollback()
+        if isinstance(err, Forbidden):
+            raise  # a refusal is a 403, not a redirect that reads like success
         flash(err.message, "error")
         return redirect(_permalink(comment)), 303
     session.commit()

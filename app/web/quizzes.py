@@ -101,7 +101,7 @@ def start_post(slug: str) -> ResponseReturnValue:
         )
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
         return redirect(url_for("quizzes.start", slug=slug))
@@ -157,7 +157,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
         )
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
         current = quizzes.get_attempt(session, attempt_id, actor=_actor())
@@ -182,7 +182,7 @@ def finish(attempt_id: int) -> ResponseReturnValue:
         quizzes.finish_attempt(session, attempt_id, actor=_actor())
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
     else:
@@ -233,7 +233,7 @@ def claim(attempt_id: int) -> ResponseReturnValue:
             )
         except TeachfileError as err:
             session.rollback()
-            if err.status == 404:
+            if err.status in (403, 404):
                 raise
             flash(err.message, "error")
             status_code = err.status
@@ -291,7 +291,7 @@ def revoke(token: str) -> ResponseReturnValue:
         )
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
     else:
@@ -377,7 +377,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
             )
         except TeachfileError as err:
             session.rollback()
-            if err.status == 404:
+            if err.status in (403, 404):
                 raise
             flash(err.message, "error")
             status_code = err.status
@@ -426,7 +426,7 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
         )
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
     else:
@@ -499,7 +499,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
             )
         except TeachfileError as err:
             session.rollback()
-            if err.status == 404:
+            if err.status in (403, 404):
                 raise
             flash(err.message, "error")
             status_code = err.status
@@ -528,7 +528,7 @@ def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
         quizzes.delete_question(session, slug, question_id, actor=_actor())
     except TeachfileError as err:
         session.rollback()
-        if err.status == 404:
+        if err.status in (403, 404):
             raise
         flash(err.message, "error")
     else:

@@ -122,7 +122,7 @@ def detail(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def edit(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case_set = case_sets.get_set(session, slug, actor=_actor())
+    case_set = case_sets.get_set_for_edit(session, slug, actor=_actor())
     form = SetForm()
     done = submit(
         form,
@@ -142,7 +142,7 @@ def edit(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def credit(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case_set = case_sets.get_set(session, slug, actor=_actor())
+    case_set = case_sets.get_set_for_edit(session, slug, actor=_actor())
     form = CreditForm()
     done = submit(
         form,

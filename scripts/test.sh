@@ -28,5 +28,7 @@ echo "== ruff"
 "$VENV/bin/ruff" check app tests scripts migrations
 echo "== mypy"
 "$VENV/bin/mypy"
+echo "== pip-audit (fails on a known vulnerability; an unreachable service is reported, not fatal)"
+"$VENV/bin/python" scripts/audit_deps.py
 echo "== pytest"
 exec "$VENV/bin/pytest" "$@"

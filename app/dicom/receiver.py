@@ -157,9 +157,14 @@ def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler
     """The application entity and its event handlers, ready to ``start_server``."""
     ae = _GatedAE(ae_title=ae_title)
     ae.maximum_pdu_size = MAX_PDU
-    ae.maximum_associations = 16
+    # After an invalid PDU pynetdicom keeps the association's slot until the ACSE (ARTIM)
+    # timer runs out, even when the peer has gone, so garbage connections could lock
+    # real senders out (tests/hostile/test_dicom_pdus.py): a short ACSE timeout (an
+    # A-ASSOCIATE-RQ follows the TCP connect at once, even on a satellite link) and
+    # room for 32 associations bound that.
+    ae.maximum_associations = 32
     ae.network_timeout = 60
-    ae.acse_timeout = 30
+    ae.acse_timeout = 10
     ae.dimse_timeout = 60
     ae.add_supported_context(Verification)
     for context in StoragePresentationContexts:

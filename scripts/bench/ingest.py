@@ -173,7 +173,7 @@ def run_teachfile(
     corpus: Path, work: Path, associations: int, count: int, size: int, workers: int
 ) -> Run:
     data = work / f"teachfile-{associations}-{workers}"
-    env = {**os.environ, "TEACHFILE_DATA_DIR": str(data)}
+    env = {**os.environ, "TEACHFILE_DATA_DIR": str(data), "TEACHFILE_LOAD_SAMPLE_CASES": "false"}
     for command in (["init"], ["institutions", "add", "Bench Hospital"],
                     ["sources", "add", "BENCH", "--institution", "Bench Hospital"]):
         subprocess.run([*TEACHFILE, *command], env=env, check=True, capture_output=True)

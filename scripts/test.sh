@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     fi
     echo "Installing Debian packages: ${need_apt[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         "${need_apt[@]}" >/dev/null
 fi
 

@@ -91,3 +91,24 @@ def submit(
     if message:
         flash(message, "success")
     return Submitted(result, 200)
+
+
+def run(action: Callable[[], T], *, success: str = "") -> Submitted[T]:
+    """A POST without a form: call the service, commit or roll back, and say so.
+
+    A refusal for lack of access (403, 404) still raises, so it renders as an error
+    page; any other refusal is flashed and the caller redirects back.
+    """
+    session = get_session()
+    try:
+        result = action()
+    except TeachfileError as err:
+        session.rollback()
+        if err.status in (403, 404):
+            raise
+        flash(err.message, "error")
+        return Submitted(None, err.status)
+    session.commit()
+    if success:
+        flash(success, "success")
+    return Submitted(result, 200)

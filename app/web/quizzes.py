@@ -17,7 +17,7 @@ from app.errors import Invalid, TeachfileError
 from app.models import Answer, AttemptMode, AttemptStatus, Question, User
 from app.services import credit, quizzes
 from app.services.access import Permission, can
-from app.web.guard import current_actor, permission_required, remote_addr
+from app.web.guard import current_actor, permission_required, remote_addr, run
 
 bp = Blueprint("quizzes", __name__)
 api = Blueprint("quizzes_api", __name__, url_prefix="/api")
@@ -94,19 +94,14 @@ def start(slug: str) -> ResponseReturnValue:
 @bp.post("/sets/<slug>/quiz/start")
 @permission_required(Permission.AUTHENTICATED)
 def start_post(slug: str) -> ResponseReturnValue:
-    session = get_session()
-    try:
-        attempt = quizzes.start_attempt(
-            session, slug, actor=_actor(), mode=request.form.get("mode", "")
+    started = run(
+        lambda: quizzes.start_attempt(
+            get_session(), slug, actor=_actor(), mode=request.form.get("mode", "")
         )
-    except TeachfileError as err:
-        session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
+    )
+    if started.result is None:
         return redirect(url_for("quizzes.start", slug=slug))
-    session.commit()
-    return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
+    return redirect(url_for("quizzes.attempt", attempt_id=started.result.id))
 
 
 @bp.get("/quiz/attempts/<int:attempt_id>")
@@ -177,16 +172,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
 @bp.post("/quiz/attempts/<int:attempt_id>/finish")
 @permission_required(Permission.AUTHENTICATED)
 def finish(attempt_id: int) -> ResponseReturnValue:
-    session = get_session()
-    try:
-        quizzes.finish_attempt(session, attempt_id, actor=_actor())
-    except TeachfileError as err:
-        session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
-    else:
-        session.commit()
+    run(lambda: quizzes.finish_attempt(get_session(), attempt_id, actor=_actor()))
     return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
 
 
@@ -280,23 +266,16 @@ def certificate_pdf(token: str) -> ResponseReturnValue:
 @bp.post("/certificates/<token>/revoke")
 @permission_required(Permission.AUTHENTICATED)
 def revoke(token: str) -> ResponseReturnValue:
-    session = get_session()
-    try:
-        credit.revoke_certificate(
-            session,
+    run(
+        lambda: credit.revoke_certificate(
+            get_session(),
             token,
             actor=_actor(),
             reason=request.form.get("reason", "")[:300],
             remote_addr=remote_addr(),
-        )
-    except TeachfileError as err:
-        session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
-    else:
-        session.commit()
-        flash("The certificate is revoked; its link now says so.", "success")
+        ),
+        success="The certificate is revoked; its link now says so.",
+    )
     return redirect(url_for("quizzes.certificate", token=token)), 303
 
 
@@ -523,17 +502,10 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
 @bp.post("/quiz/cases/<slug>/questions/<int:question_id>/delete")
 @permission_required(Permission.AUTHOR_CASES)
 def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
-    session = get_session()
-    try:
-        quizzes.delete_question(session, slug, question_id, actor=_actor())
-    except TeachfileError as err:
-        session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
-    else:
-        session.commit()
-        flash("Question deleted.", "success")
+    run(
+        lambda: quizzes.delete_question(get_session(), slug, question_id, actor=_actor()),
+        success="Question deleted.",
+    )
     return redirect(url_for("quizzes.questions", slug=slug)), 303
 
 

@@ -13,9 +13,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import utcnow
@@ -293,7 +294,21 @@ def save_draft(
     then keep this text as a conflicted revision and refuse (Conflict) with both kept."""
     case = get_case_for_edit(session, slug, actor=actor)
     content = validate(content)
-    if base_revision != case.revision:
+    number = _next_revision_number(session, case)
+    # Compare-and-set in one statement, so two processes saving the same revision at
+    # once cannot both win: PostgreSQL re-checks the row after the first commit, SQLite
+    # runs one writer at a time (tests/test_multiprocess.py saves from two processes).
+    claimed = base_revision == case.revision and cast(
+        CursorResult[Any],
+        session.execute(
+            update(Case)
+            .where(Case.id == case.id, Case.revision == base_revision)
+            .values(revision=number)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if not claimed:
+        session.refresh(case, attribute_names=["revision"])
         number = _next_revision_number(session, case)
         session.add(
             CaseRevision(
@@ -311,7 +326,7 @@ def save_draft(
             f"revision {number}. Reload to see theirs, then merge."
         )
     _apply(case, content)
-    case.revision = _next_revision_number(session, case)
+    case.revision = number
     case.updated_at = utcnow()
     session.add(
         CaseRevision(

@@ -247,3 +247,42 @@ def test_bad_content_is_refused(
         setattr(content, key, value)
     with pytest.raises(Invalid):
         cases.save_draft(session, case.slug, content, base_revision=case.revision, actor=educator)
+
+
+def test_two_processes_saving_the_same_revision_one_wins_one_conflicts(
+    app: Any, educator: User, create_case: Callable[..., Any]
+) -> None:
+    """Each session has already read the case (as two web processes would) when both save
+    from the same revision: the second is refused as stale, not a database error."""
+    from app.db import get_db
+
+    case = create_case(educator, status="draft")
+    base = case.revision
+    maker = get_db(app).sessionmaker
+    with maker() as first, maker() as second:
+        first_actor, second_actor = first.get(User, educator.id), second.get(User, educator.id)
+        assert first_actor is not None and second_actor is not None
+        cases.get_case(first, case.slug, actor=first_actor)
+        cases.get_case(second, case.slug, actor=second_actor)
+        cases.save_draft(
+            first, case.slug, _content(findings="First."), base_revision=base, actor=first_actor
+        )
+        first.commit()
+        with pytest.raises(Conflict):
+            cases.save_draft(
+                second,
+                case.slug,
+                _content(findings="Second."),
+                base_revision=base,
+                actor=second_actor,
+            )
+        second.commit()
+    with maker() as check:
+        saved = cases.get_case(check, case.slug, actor=check.get(User, educator.id))
+        assert saved.findings == "First." and saved.revision == base + 1
+        kept = check.scalars(
+            select(CaseRevision).where(
+                CaseRevision.case_id == case.id, CaseRevision.conflicted.is_(True)
+            )
+        ).one()
+        assert kept.content["sections"]["findings"] == "Second."

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,10 +17,17 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.db import get_session
-from app.models import Role, User
-from app.services import accounts, audit, intake, quarantine, sources
+from app.models import Role
+from app.services import accounts, audit, quarantine, sources
 from app.services.access import Permission
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr, submit
+from app.web.guard import (
+    page_arg,
+    permission_required,
+    remote_addr,
+    signed_in_actor,
+    submit,
+)
+from app.web.intake import config as intake_config
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -52,7 +58,7 @@ class ReleaseForm(FlaskForm):
 @bp.get("/users")
 @permission_required(Permission.MANAGE_USERS)
 def users() -> ResponseReturnValue:
-    page = accounts.list_users(get_session(), actor=_actor(), page=page_arg())
+    page = accounts.list_users(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template("admin/users.html", page=page)
 
 
@@ -60,7 +66,7 @@ def users() -> ResponseReturnValue:
 @permission_required(Permission.MANAGE_USERS)
 def user_edit(user_id: int) -> ResponseReturnValue:
     session = get_session()
-    user = accounts.get_user(session, user_id, actor=_actor())
+    user = accounts.get_user(session, user_id, actor=signed_in_actor())
     form = UserForm(obj=None if request.method == "POST" else user)
     form.institution_id.choices = [SelectChoice("", "— none —")] + [
         SelectChoice(str(i.id), i.name) for i in accounts.list_institutions(session)
@@ -76,7 +82,7 @@ def user_edit(user_id: int) -> ResponseReturnValue:
             role=Role(form.role.data),
             institution_id=int(form.institution_id.data) if form.institution_id.data else None,
             is_active=bool(form.is_active.data),
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         ),
         success=f"Saved {user.email}.",
@@ -94,7 +100,7 @@ def institutions() -> ResponseReturnValue:
     done = submit(
         form,
         lambda: accounts.create_institution(
-            session, form.name.data or "", actor=_actor(), remote_addr=remote_addr()
+            session, form.name.data or "", actor=signed_in_actor(), remote_addr=remote_addr()
         ),
         success=lambda institution: f"Added {institution.name}.",
     )
@@ -127,7 +133,7 @@ def sources_page() -> ResponseReturnValue:
             form.ae_title.data or "",
             institution_id=int(form.institution_id.data),
             host=form.host.data,
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         ),
         success=lambda source: f"{source.ae_title} may now send studies.",
@@ -142,20 +148,16 @@ def sources_page() -> ResponseReturnValue:
 @permission_required(Permission.MANAGE_SOURCES)
 def source_remove(ae_title: str) -> ResponseReturnValue:
     session = get_session()
-    sources.remove_source(session, ae_title, actor=_actor(), remote_addr=remote_addr())
+    sources.remove_source(session, ae_title, actor=signed_in_actor(), remote_addr=remote_addr())
     session.commit()
     flash(f"{ae_title} may no longer send.", "success")
     return redirect(url_for("admin.sources_page"))
 
 
-def _intake_config() -> intake.IntakeConfig:
-    return intake.make_config(current_app.config["DATA_DIR"], current_app.config["DEID_SECRET"])
-
-
 @bp.get("/quarantine")
 @permission_required(Permission.MANAGE_SOURCES)
 def quarantine_list() -> ResponseReturnValue:
-    page = quarantine.list_held(get_session(), actor=_actor(), page=page_arg())
+    page = quarantine.list_held(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template("admin/quarantine.html", page=page)
 
 
@@ -163,7 +165,7 @@ def quarantine_list() -> ResponseReturnValue:
 @permission_required(Permission.MANAGE_SOURCES)
 def quarantine_item(item_id: int) -> ResponseReturnValue:
     session = get_session()
-    item = quarantine.get_held(session, item_id, actor=_actor())
+    item = quarantine.get_held(session, item_id, actor=signed_in_actor())
     form = ReleaseForm()
     done = submit(
         form,
@@ -171,8 +173,8 @@ def quarantine_item(item_id: int) -> ResponseReturnValue:
             session,
             item.id,
             form.rectangles.data or "",
-            actor=_actor(),
-            config=_intake_config(),
+            actor=signed_in_actor(),
+            config=intake_config(),
             remote_addr=remote_addr(),
         ),
         success="Released: the cleaned object is in its institution's inbox.",
@@ -186,7 +188,7 @@ def quarantine_item(item_id: int) -> ResponseReturnValue:
 @permission_required(Permission.MANAGE_SOURCES)
 def quarantine_image(item_id: int) -> ResponseReturnValue:
     png, _size = quarantine.held_image(
-        get_session(), item_id, actor=_actor(), config=_intake_config()
+        get_session(), item_id, actor=signed_in_actor(), config=intake_config()
     )
     response = Response(png, mimetype="image/png")
     response.cache_control.no_store = True
@@ -198,14 +200,8 @@ def quarantine_image(item_id: int) -> ResponseReturnValue:
 def quarantine_delete(item_id: int) -> ResponseReturnValue:
     session = get_session()
     quarantine.delete(
-        session, item_id, actor=_actor(), config=_intake_config(), remote_addr=remote_addr()
+        session, item_id, actor=signed_in_actor(), config=intake_config(), remote_addr=remote_addr()
     )
     session.commit()
     flash("Deleted the held object.", "success")
     return redirect(url_for("admin.quarantine_list"))
-
-
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # permission_required ran first
-    return actor

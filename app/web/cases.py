@@ -21,11 +21,18 @@ from wtforms.validators import DataRequired, Length
 from app.db import get_session
 from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
-from app.models import Case, KeyImage, Series, User, Visibility
+from app.models import Case, KeyImage, Series, Visibility
 from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
 from app.services import cases, inbox, quizzes
 from app.services.access import Permission
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr, submit
+from app.web.guard import (
+    current_actor,
+    page_arg,
+    permission_required,
+    remote_addr,
+    signed_in_actor,
+    submit,
+)
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -82,12 +89,6 @@ class DeleteForm(FlaskForm):
     )
 
 
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # permission_required ran first
-    return actor
-
-
 def _content(form: EditForm) -> cases.CaseContent:
     return cases.CaseContent(
         title=form.title.data or "",
@@ -131,7 +132,9 @@ def index() -> ResponseReturnValue:
 @bp.get("/mine")
 @permission_required(Permission.AUTHOR_CASES)
 def mine() -> ResponseReturnValue:
-    return render_template("cases/mine.html", items=cases.my_cases(get_session(), actor=_actor()))
+    return render_template(
+        "cases/mine.html", items=cases.my_cases(get_session(), actor=signed_in_actor())
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -139,12 +142,14 @@ def mine() -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     session = get_session()
     study_ids = [int(s) for s in request.values.getlist("study") if s.isdigit() and len(s) < 10]
-    studies = [inbox.get_study(session, study_id, actor=_actor()) for study_id in study_ids]
+    studies = [
+        inbox.get_study(session, study_id, actor=signed_in_actor()) for study_id in study_ids
+    ]
     form = FlaskForm()
     if request.method == "POST" and form.validate_on_submit():
         case = cases.create_case(
             session,
-            actor=_actor(),
+            actor=signed_in_actor(),
             study_ids=study_ids,
             title=request.form.get("title", "")[:300],
             remote_addr=remote_addr(),
@@ -163,7 +168,7 @@ def detail(slug: str) -> ResponseReturnValue:
 @bp.get("/<slug>/preview")
 @permission_required(Permission.AUTHOR_CASES)
 def preview(slug: str) -> ResponseReturnValue:
-    cases.get_case_for_edit(get_session(), slug, actor=_actor())
+    cases.get_case_for_edit(get_session(), slug, actor=signed_in_actor())
     return _render_case(slug, preview=True)
 
 
@@ -191,7 +196,7 @@ def _render_case(slug: str, *, preview: bool) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def edit(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    case = cases.get_case_for_edit(session, slug, actor=signed_in_actor())
     form = EditForm()
     status = 200
     if form.validate_on_submit():
@@ -202,7 +207,7 @@ def edit(slug: str) -> ResponseReturnValue:
                 slug,
                 _content(form),
                 base_revision=int(base) if base.isdigit() else -1,
-                actor=_actor(),
+                actor=signed_in_actor(),
             )
         except TeachfileError as err:
             session.commit()  # a refused stale save is kept as a conflicted revision
@@ -235,7 +240,7 @@ def key_images(slug: str) -> ResponseReturnValue:
         instance, _, frame = value.partition(":")
         if instance.isdigit() and frame.isdigit() and len(value) < 20:
             picks.append((int(instance), int(frame)))
-    cases.set_key_images(session, slug, picks, actor=_actor())
+    cases.set_key_images(session, slug, picks, actor=signed_in_actor())
     session.commit()
     flash(f"{len(picks)} key image(s) saved.", "success")
     return redirect(url_for("cases.edit", slug=slug))
@@ -244,7 +249,7 @@ def key_images(slug: str) -> ResponseReturnValue:
 @bp.get("/<slug>/revisions")
 @permission_required(Permission.AUTHOR_CASES)
 def revisions(slug: str) -> ResponseReturnValue:
-    case, items = cases.list_revisions(get_session(), slug, actor=_actor())
+    case, items = cases.list_revisions(get_session(), slug, actor=signed_in_actor())
     return render_template("cases/revisions.html", case=case, revisions=items)
 
 
@@ -253,7 +258,7 @@ def revisions(slug: str) -> ResponseReturnValue:
 def diff(slug: str, number: int) -> ResponseReturnValue:
     against = request.args.get("against", "")
     old = int(against) if against.isdigit() and len(against) < 9 else number - 1
-    case, diffs = cases.diff_revisions(get_session(), slug, old, number, actor=_actor())
+    case, diffs = cases.diff_revisions(get_session(), slug, old, number, actor=signed_in_actor())
     return render_template("cases/diff.html", case=case, diffs=diffs, old=old, new=number)
 
 
@@ -261,7 +266,7 @@ def diff(slug: str, number: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def publish(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    case = cases.get_case_for_edit(session, slug, actor=signed_in_actor())
     form = PublishForm()
     findings = cases.check_identifiers(session, case)
     done = submit(
@@ -271,7 +276,7 @@ def publish(slug: str) -> ResponseReturnValue:
             slug,
             visibility=Visibility(form.visibility.data),
             confirmed=bool(form.confirm.data),
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         ),
         success="Published.",
@@ -287,7 +292,7 @@ def publish(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def unpublish(slug: str) -> ResponseReturnValue:
     session = get_session()
-    cases.unpublish(session, slug, actor=_actor(), remote_addr=remote_addr())
+    cases.unpublish(session, slug, actor=signed_in_actor(), remote_addr=remote_addr())
     session.commit()
     flash("The case is a draft again; only its authors see it.", "success")
     return redirect(url_for("cases.edit", slug=slug))
@@ -297,7 +302,7 @@ def unpublish(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def delete(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case = cases.get_case_for_edit(session, slug, actor=_actor())
+    case = cases.get_case_for_edit(session, slug, actor=signed_in_actor())
     form = DeleteForm()
     done = submit(
         form,
@@ -305,7 +310,7 @@ def delete(slug: str) -> ResponseReturnValue:
             session,
             slug,
             confirm_slug=form.confirm_slug.data or "",
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         ),
         success="The case was deleted.",
@@ -320,7 +325,7 @@ def delete(slug: str) -> ResponseReturnValue:
 def case_of_the_day(slug: str) -> ResponseReturnValue:
     session = get_session()
     cases.choose_case_of_the_day(
-        session, date.today(), slug, actor=_actor(), remote_addr=remote_addr()
+        session, date.today(), slug, actor=signed_in_actor(), remote_addr=remote_addr()
     )
     session.commit()
     flash("This is today's case of the day.", "success")

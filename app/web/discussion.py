@@ -27,11 +27,11 @@ from wtforms import HiddenField, StringField, TextAreaField
 
 from app.db import get_session
 from app.errors import Conflict, Forbidden, Invalid, TeachfileError, TooManyRequests
-from app.models import Case, CaseNote, Comment, Consult, User
+from app.models import Case, CaseNote, Comment, Consult
 from app.services import consults, discussion, notifications
 from app.services.access import Permission, can
 from app.services.discussion import ImageRef, PostingLimit
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr
+from app.web.guard import current_actor, page_arg, permission_required, remote_addr, signed_in_actor
 
 bp = Blueprint("discussion", __name__)
 api = Blueprint("discussion_api", __name__, url_prefix="/api")
@@ -61,12 +61,6 @@ class ActionForm(FlaskForm):
     """A button behind the CSRF check."""
 
     next = HiddenField()
-
-
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # permission_required ran first
-    return actor
 
 
 def _limit() -> PostingLimit:
@@ -159,7 +153,7 @@ def case_thread(case_id: int) -> ResponseReturnValue:
 @bp.get("/comments/<int:comment_id>")
 @permission_required(Permission.AUTHENTICATED)
 def permalink(comment_id: int) -> ResponseReturnValue:
-    comment = discussion.get_comment(get_session(), comment_id, actor=_actor())
+    comment = discussion.get_comment(get_session(), comment_id, actor=signed_in_actor())
     return redirect(
         url_for("discussion.case_thread", case_id=comment.case_id, _anchor=f"comment-{comment.id}")
     )
@@ -176,7 +170,7 @@ def post(case_id: int) -> ResponseReturnValue:
         comment = discussion.post_comment(
             session,
             case_id,
-            actor=_actor(),
+            actor=signed_in_actor(),
             body=form.body.data or "",
             thread=form.thread.data or "open",
             parent_id=_int_or_none(form.parent_id.data, "The comment replied to"),
@@ -213,14 +207,16 @@ def _thread_with_error(case_id: int, err: TeachfileError, form: CommentForm) -> 
 @permission_required(Permission.AUTHENTICATED)
 def edit(comment_id: int) -> ResponseReturnValue:
     session = get_session()
-    comment = discussion.get_comment_for_edit(session, comment_id, actor=_actor())
+    comment = discussion.get_comment_for_edit(session, comment_id, actor=signed_in_actor())
     form = TextForm()
     status = 200
     if request.method == "GET":
         form.body.data = comment.body
     elif form.validate():
         try:
-            discussion.edit_comment(session, comment.id, actor=_actor(), body=form.body.data or "")
+            discussion.edit_comment(
+                session, comment.id, actor=signed_in_actor(), body=form.body.data or ""
+            )
         except _FORM_ERRORS as err:
             session.rollback()
             flash(err.message, "error")
@@ -245,16 +241,16 @@ def _comment_action(comment_id: int, action: str) -> ResponseReturnValue:
     form = TextForm()
     if not form.validate():
         raise Invalid("The form had expired. Reload the page and try again.")
-    comment = discussion.get_comment(session, comment_id, actor=_actor())
+    comment = discussion.get_comment(session, comment_id, actor=signed_in_actor())
     try:
         if action == "delete":
-            discussion.delete_comment(session, comment.id, actor=_actor())
+            discussion.delete_comment(session, comment.id, actor=signed_in_actor())
             message = "Comment deleted."
         elif action == "report":
             discussion.report_comment(
                 session,
                 comment.id,
-                actor=_actor(),
+                actor=signed_in_actor(),
                 reason=form.reason.data,
                 remote_addr=remote_addr(),
             )
@@ -263,14 +259,14 @@ def _comment_action(comment_id: int, action: str) -> ResponseReturnValue:
             discussion.hide_comment(
                 session,
                 comment.id,
-                actor=_actor(),
+                actor=signed_in_actor(),
                 reason=form.reason.data,
                 remote_addr=remote_addr(),
             )
             message = "Comment hidden."
         else:
             discussion.unhide_comment(
-                session, comment.id, actor=_actor(), remote_addr=remote_addr()
+                session, comment.id, actor=signed_in_actor(), remote_addr=remote_addr()
             )
             message = "Comment shown again."
     except _FORM_ERRORS as err:
@@ -316,7 +312,7 @@ def unhide(comment_id: int) -> ResponseReturnValue:
 def reports() -> ResponseReturnValue:
     resolved = request.args.get("resolved") == "1"
     page = discussion.list_reports(
-        get_session(), actor=_actor(), page=page_arg(), resolved=resolved
+        get_session(), actor=signed_in_actor(), page=page_arg(), resolved=resolved
     )
     return render_template(
         "discussion/reports.html", page=page, resolved=resolved, form=ActionForm()
@@ -329,7 +325,9 @@ def resolve(report_id: int) -> ResponseReturnValue:
     if not ActionForm().validate():
         raise Invalid("The form had expired. Reload the page and try again.")
     session = get_session()
-    discussion.resolve_report(session, report_id, actor=_actor(), remote_addr=remote_addr())
+    discussion.resolve_report(
+        session, report_id, actor=signed_in_actor(), remote_addr=remote_addr()
+    )
     session.commit()
     flash("Report closed.", "success")
     return redirect(url_for("discussion.reports")), 303
@@ -341,7 +339,7 @@ def resolve(report_id: int) -> ResponseReturnValue:
 @bp.get("/notifications")
 @permission_required(Permission.AUTHENTICATED)
 def notifications_page() -> ResponseReturnValue:
-    page = notifications.list_notifications(get_session(), actor=_actor(), page=page_arg())
+    page = notifications.list_notifications(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template(
         "discussion/notifications.html",
         page=page,
@@ -358,7 +356,7 @@ def mark_read() -> ResponseReturnValue:
         raise Invalid("The form had expired. Reload the page and try again.")
     session = get_session()
     one = _int_or_none(request.form.get("notification_id"), "The notification")
-    notifications.mark_read(session, actor=_actor(), notification_id=one)
+    notifications.mark_read(session, actor=signed_in_actor(), notification_id=one)
     session.commit()
     target = _safe_next(request.form.get("next")) or url_for("discussion.notifications_page")
     return redirect(target), 303
@@ -370,14 +368,14 @@ def mark_read() -> ResponseReturnValue:
 @bp.get("/consults/")
 @permission_required(Permission.AUTHENTICATED)
 def consult_list() -> ResponseReturnValue:
-    page = consults.list_consults(get_session(), actor=_actor(), page=page_arg())
+    page = consults.list_consults(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template("discussion/consults.html", page=page)
 
 
 @bp.get("/consults/studies")
 @permission_required(Permission.CONSULT)
 def hospital_studies() -> ResponseReturnValue:
-    page = consults.list_hospital_studies(get_session(), actor=_actor(), page=page_arg())
+    page = consults.list_hospital_studies(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template("discussion/studies.html", page=page)
 
 
@@ -385,7 +383,7 @@ def hospital_studies() -> ResponseReturnValue:
 @permission_required(Permission.CONSULT)
 def ask(study_id: int) -> ResponseReturnValue:
     session = get_session()
-    study = consults.get_hospital_study(session, study_id, actor=_actor())
+    study = consults.get_hospital_study(session, study_id, actor=signed_in_actor())
     form = TextForm()
     status = 200
     if request.method == "POST":
@@ -393,7 +391,7 @@ def ask(study_id: int) -> ResponseReturnValue:
             raise Invalid("The form had expired. Reload the page and try again.")
         try:
             consult = consults.ask(
-                session, study.id, actor=_actor(), question=form.body.data, limit=_limit()
+                session, study.id, actor=signed_in_actor(), question=form.body.data, limit=_limit()
             )
         except _FORM_ERRORS as err:
             session.rollback()
@@ -410,7 +408,7 @@ def ask(study_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def consult(consult_id: int) -> ResponseReturnValue:
     session = get_session()
-    found = consults.get_consult(session, consult_id, actor=_actor())
+    found = consults.get_consult(session, consult_id, actor=signed_in_actor())
     return _consult_page(found, TextForm(), 200)
 
 
@@ -420,7 +418,7 @@ def _consult_page(found: Consult, form: TextForm, status: int) -> ResponseReturn
         consult=found,
         form=form,
         action_form=ActionForm(),
-        can_convert=can(_actor(), Permission.EDIT, found),
+        can_convert=can(signed_in_actor(), Permission.EDIT, found),
         render_case_url=case_page_url,
     ), status
 
@@ -429,17 +427,19 @@ def _consult_page(found: Consult, form: TextForm, status: int) -> ResponseReturn
 @permission_required(Permission.AUTHENTICATED)
 def consult_message(consult_id: int) -> ResponseReturnValue:
     session = get_session()
-    found = consults.get_consult(session, consult_id, actor=_actor())
+    found = consults.get_consult(session, consult_id, actor=signed_in_actor())
     form = TextForm()
     if not form.validate():
         raise Invalid("The form had expired. Reload the page and try again.")
     try:
-        consults.add_message(session, found.id, actor=_actor(), body=form.body.data, limit=_limit())
+        consults.add_message(
+            session, found.id, actor=signed_in_actor(), body=form.body.data, limit=_limit()
+        )
     except _FORM_ERRORS as err:
         session.rollback()
         flash(err.message, "error")
         return _consult_page(
-            consults.get_consult(session, consult_id, actor=_actor()), form, err.status
+            consults.get_consult(session, consult_id, actor=signed_in_actor()), form, err.status
         )
     session.commit()
     return redirect(url_for("discussion.consult", consult_id=found.id, _anchor="end")), 303
@@ -453,7 +453,7 @@ def convert(consult_id: int) -> ResponseReturnValue:
     session = get_session()
     try:
         case = consults.convert_to_case(
-            session, consult_id, actor=_actor(), remote_addr=remote_addr()
+            session, consult_id, actor=signed_in_actor(), remote_addr=remote_addr()
         )
     except (Conflict, Invalid) as err:
         session.rollback()
@@ -491,8 +491,8 @@ def _comment_json(view: discussion.CommentView) -> dict[str, Any]:
 @permission_required(Permission.AUTHENTICATED)
 def api_comments(case_id: int) -> ResponseReturnValue:
     session = get_session()
-    case = discussion.get_case(session, case_id, actor=_actor())
-    view = discussion.thread_for(session, case, _actor())
+    case = discussion.get_case(session, case_id, actor=signed_in_actor())
+    view = discussion.thread_for(session, case, signed_in_actor())
     return {
         "threads": [
             {
@@ -527,7 +527,7 @@ def api_post(case_id: int) -> ResponseReturnValue:
     comment = discussion.post_comment(
         session,
         case_id,
-        actor=_actor(),
+        actor=signed_in_actor(),
         body=body.get("body"),
         thread=body.get("thread", "open"),
         parent_id=parent,
@@ -535,10 +535,10 @@ def api_post(case_id: int) -> ResponseReturnValue:
         limit=_limit(),
     )
     session.commit()
-    return _comment_json(discussion.comment_view(_actor(), comment)), 201
+    return _comment_json(discussion.comment_view(signed_in_actor(), comment)), 201
 
 
 @api.get("/notifications/count")
 @permission_required(Permission.AUTHENTICATED)
 def api_count() -> ResponseReturnValue:
-    return {"unread": notifications.unread_count(get_session(), _actor())}
+    return {"unread": notifications.unread_count(get_session(), signed_in_actor())}

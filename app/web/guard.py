@@ -29,6 +29,14 @@ def current_actor() -> User | None:
     return None
 
 
+def signed_in_actor() -> User:
+    """The logged-in user, in a view behind ``permission_required`` (which sent visitors
+    to log in first)."""
+    actor = current_actor()
+    assert actor is not None
+    return actor
+
+
 def remote_addr() -> str:
     return request.remote_addr or ""
 

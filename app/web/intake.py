@@ -16,10 +16,9 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session
 from app.errors import TeachfileError
-from app.models import User
 from app.services import inbox, intake, uploads
 from app.services.access import Permission
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr
+from app.web.guard import page_arg, permission_required, remote_addr, signed_in_actor
 
 bp = Blueprint("intake", __name__, url_prefix="/intake")
 
@@ -33,16 +32,10 @@ def config() -> intake.IntakeConfig:
     return intake.make_config(current_app.config["DATA_DIR"], current_app.config["DEID_SECRET"])
 
 
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # permission_required ran first
-    return actor
-
-
 @bp.get("/")
 @permission_required(Permission.RECEIVE_STUDIES)
 def index() -> ResponseReturnValue:
-    page = inbox.list_inbox(get_session(), actor=_actor(), page=page_arg())
+    page = inbox.list_inbox(get_session(), actor=signed_in_actor(), page=page_arg())
     return render_template("intake/index.html", page=page, thumb=inbox.representative_instance)
 
 
@@ -65,7 +58,7 @@ def upload() -> ResponseReturnValue:
         report = uploads.ingest_upload(
             session,
             [(f.filename or "", f.stream) for f in files],
-            actor=_actor(),
+            actor=signed_in_actor(),
             config=config(),
             remote_addr=remote_addr(),
         )
@@ -93,7 +86,7 @@ def upload() -> ResponseReturnValue:
 @bp.get("/studies/<int:study_id>")
 @permission_required(Permission.RECEIVE_STUDIES)
 def study(study_id: int) -> ResponseReturnValue:
-    found = inbox.get_study(get_session(), study_id, actor=_actor())
+    found = inbox.get_study(get_session(), study_id, actor=signed_in_actor())
     return render_template("intake/study.html", study=found, thumb=inbox.representative_instance)
 
 
@@ -101,7 +94,7 @@ def study(study_id: int) -> ResponseReturnValue:
 @permission_required(Permission.RECEIVE_STUDIES)
 def discard(study_id: int) -> ResponseReturnValue:
     session = get_session()
-    inbox.discard_study(session, study_id, actor=_actor(), remote_addr=remote_addr())
+    inbox.discard_study(session, study_id, actor=signed_in_actor(), remote_addr=remote_addr())
     session.commit()
     flash("The study was taken out of the inbox.", "success")
     return redirect(url_for("intake.index"))
@@ -111,7 +104,7 @@ def discard(study_id: int) -> ResponseReturnValue:
 @permission_required(Permission.RECEIVE_STUDIES)
 def series_thumbnail(series_id: int) -> ResponseReturnValue:
     data, etag = inbox.series_thumbnail(
-        get_session(), series_id, actor=_actor(), store=config().store
+        get_session(), series_id, actor=signed_in_actor(), store=config().store
     )
     response = Response(data, mimetype="image/jpeg")
     response.set_etag(etag)

@@ -14,19 +14,13 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.errors import Invalid, TeachfileError
-from app.models import Answer, AttemptMode, AttemptStatus, Question, User
+from app.models import Answer, AttemptMode, AttemptStatus, Question
 from app.services import credit, quizzes
 from app.services.access import Permission, can
-from app.web.guard import current_actor, permission_required, remote_addr, run
+from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
 
 bp = Blueprint("quizzes", __name__)
 api = Blueprint("quizzes_api", __name__, url_prefix="/api")
-
-
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # permission_required ran first
-    return actor
 
 
 def _today() -> date:
@@ -96,7 +90,7 @@ def start(slug: str) -> ResponseReturnValue:
 def start_post(slug: str) -> ResponseReturnValue:
     started = run(
         lambda: quizzes.start_attempt(
-            get_session(), slug, actor=_actor(), mode=request.form.get("mode", "")
+            get_session(), slug, actor=signed_in_actor(), mode=request.form.get("mode", "")
         )
     )
     if started.result is None:
@@ -108,7 +102,7 @@ def start_post(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def attempt(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
     if current.status is AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.result", attempt_id=current.id))
     questions = quizzes.attempt_questions(session, current)
@@ -148,14 +142,14 @@ def answer(attempt_id: int) -> ResponseReturnValue:
     question_id = int(raw_id)
     try:
         given = quizzes.answer_question(
-            session, attempt_id, question_id, _form_response(), actor=_actor()
+            session, attempt_id, question_id, _form_response(), actor=signed_in_actor()
         )
     except TeachfileError as err:
         session.rollback()
         if err.status in (403, 404):
             raise
         flash(err.message, "error")
-        current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+        current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
         if question_id not in (current.question_ids or []):
             return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
         position = current.question_ids.index(question_id) + 1
@@ -172,7 +166,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
 @bp.post("/quiz/attempts/<int:attempt_id>/finish")
 @permission_required(Permission.AUTHENTICATED)
 def finish(attempt_id: int) -> ResponseReturnValue:
-    run(lambda: quizzes.finish_attempt(get_session(), attempt_id, actor=_actor()))
+    run(lambda: quizzes.finish_attempt(get_session(), attempt_id, actor=signed_in_actor()))
     return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
 
 
@@ -180,7 +174,7 @@ def finish(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def result(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
     if current.status is not AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.attempt", attempt_id=current.id))
     answered = quizzes.answers_by_question(current)
@@ -203,7 +197,7 @@ def result(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def claim(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
     form = credit.evaluation_form(current.case_set)
     status_code = 200
     if request.method == "POST":
@@ -211,7 +205,7 @@ def claim(attempt_id: int) -> ResponseReturnValue:
             certificate = credit.claim_credit(
                 session,
                 attempt_id,
-                actor=_actor(),
+                actor=signed_in_actor(),
                 evaluation={item.id: request.form.get(f"eval_{item.id}", "") for item in form},
                 hours=request.form.get("hours", ""),
                 attested=request.form.get("attest") == "yes",
@@ -243,19 +237,19 @@ def _verify_url(token: str) -> str:
 @bp.get("/certificates/<token>")
 @permission_required(Permission.AUTHENTICATED)
 def certificate(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=_actor())
+    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
     return render_template(
         "quizzes/certificate.html",
         certificate=found,
         verify_url=_verify_url(found.token),
-        manager=credit.may_manage(_actor(), found),
+        manager=credit.may_manage(signed_in_actor(), found),
     )
 
 
 @bp.get("/certificates/<token>.pdf")
 @permission_required(Permission.AUTHENTICATED)
 def certificate_pdf(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=_actor())
+    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
     body = credit.certificate_pdf(found, _verify_url(found.token))
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = 'inline; filename="certificate.pdf"'
@@ -270,7 +264,7 @@ def revoke(token: str) -> ResponseReturnValue:
         lambda: credit.revoke_certificate(
             get_session(),
             token,
-            actor=_actor(),
+            actor=signed_in_actor(),
             reason=request.form.get("reason", "")[:300],
             remote_addr=remote_addr(),
         ),
@@ -292,7 +286,7 @@ def verify(token: str) -> ResponseReturnValue:
 @bp.get("/quiz/transcript")
 @permission_required(Permission.AUTHENTICATED)
 def transcript() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=_actor())
+    certificates = credit.transcript(get_session(), actor=signed_in_actor())
     return render_template(
         "quizzes/transcript.html",
         certificates=certificates,
@@ -303,7 +297,7 @@ def transcript() -> ResponseReturnValue:
 @bp.get("/quiz/transcript.csv")
 @permission_required(Permission.AUTHENTICATED)
 def transcript_csv() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=_actor())
+    certificates = credit.transcript(get_session(), actor=signed_in_actor())
     body = credit.transcript_csv(
         certificates, {c.token: _verify_url(c.token) for c in certificates}
     )
@@ -320,10 +314,10 @@ def transcript_csv() -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def progress() -> ResponseReturnValue:
     session = get_session()
-    certificates = credit.transcript(session, actor=_actor())
+    certificates = credit.transcript(session, actor=signed_in_actor())
     return render_template(
         "quizzes/progress.html",
-        progress=quizzes.learner_progress(session, actor=_actor(), today=_today()),
+        progress=quizzes.learner_progress(session, actor=signed_in_actor(), today=_today()),
         certificates=certificates,
         total=credit.credit_earned(certificates),
         today=_today(),
@@ -334,11 +328,12 @@ def progress() -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def review() -> ResponseReturnValue:
     session = get_session()
-    due = quizzes.due_reviews(session, actor=_actor(), today=_today())
+    due = quizzes.due_reviews(session, actor=signed_in_actor(), today=_today())
     if due:
         return redirect(url_for("quizzes.review_question", question_id=due[0].question_id))
     return render_template(
-        "quizzes/review_empty.html", upcoming=quizzes.upcoming_reviews(session, actor=_actor())
+        "quizzes/review_empty.html",
+        upcoming=quizzes.upcoming_reviews(session, actor=signed_in_actor()),
     )
 
 
@@ -346,13 +341,13 @@ def review() -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def review_question(question_id: int) -> ResponseReturnValue:
     session = get_session()
-    item = quizzes.get_review_item(session, question_id, actor=_actor())
+    item = quizzes.get_review_item(session, question_id, actor=signed_in_actor())
     shown: dict[str, Any] | None = None
     status_code = 200
     if request.method == "POST":
         try:
             item, _marked, shown = quizzes.answer_review(
-                session, question_id, _form_response(), actor=_actor(), today=_today()
+                session, question_id, _form_response(), actor=signed_in_actor(), today=_today()
             )
         except TeachfileError as err:
             session.rollback()
@@ -360,7 +355,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
                 raise
             flash(err.message, "error")
             status_code = err.status
-            item = quizzes.get_review_item(session, question_id, actor=_actor())
+            item = quizzes.get_review_item(session, question_id, actor=signed_in_actor())
         else:
             session.commit()
     return render_template(
@@ -371,7 +366,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         due=item.due_on <= _today() and not item.retired,
         images=_images(item.question),
         hotspot=_hotspot(item.question, None, shown),
-        remaining=len(quizzes.due_reviews(session, actor=_actor(), today=_today())),
+        remaining=len(quizzes.due_reviews(session, actor=signed_in_actor(), today=_today())),
     ), status_code
 
 
@@ -382,11 +377,11 @@ def review_question(question_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def stats(slug: str) -> ResponseReturnValue:
     session = get_session()
-    found = quizzes.set_statistics(session, slug, actor=_actor())
+    found = quizzes.set_statistics(session, slug, actor=signed_in_actor())
     return render_template(
         "quizzes/stats.html",
         stats=found,
-        certificates=credit.set_certificates(session, found.case_set, actor=_actor()),
+        certificates=credit.set_certificates(session, found.case_set, actor=signed_in_actor()),
     )
 
 
@@ -394,13 +389,13 @@ def stats(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
     session = get_session()
-    quizzes.get_set(session, slug, actor=_actor())
+    quizzes.get_set(session, slug, actor=signed_in_actor())
     try:
         changed = quizzes.add_accepted_answer(
             session,
             question_id,
             request.form.get("text", ""),
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         )
     except TeachfileError as err:
@@ -465,7 +460,7 @@ def question_edit(slug: str, question_id: int) -> ResponseReturnValue:
 
 def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
     session = get_session()
-    case = quizzes.get_editable_case(session, slug, actor=_actor())
+    case = quizzes.get_editable_case(session, slug, actor=signed_in_actor())
     existing = quizzes.case_questions(session, case)
     editing = next((q for q in existing if q.id == question_id), None)
     if question_id is not None and editing is None:
@@ -474,7 +469,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
     if request.method == "POST":
         try:
             quizzes.save_question(
-                session, slug, _question_input(), actor=_actor(), question_id=question_id
+                session, slug, _question_input(), actor=signed_in_actor(), question_id=question_id
             )
         except TeachfileError as err:
             session.rollback()
@@ -482,7 +477,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
                 raise
             flash(err.message, "error")
             status_code = err.status
-            case = quizzes.get_editable_case(session, slug, actor=_actor())
+            case = quizzes.get_editable_case(session, slug, actor=signed_in_actor())
             existing = quizzes.case_questions(session, case)
             editing = next((q for q in existing if q.id == question_id), None)
         else:
@@ -503,7 +498,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
     run(
-        lambda: quizzes.delete_question(get_session(), slug, question_id, actor=_actor()),
+        lambda: quizzes.delete_question(get_session(), slug, question_id, actor=signed_in_actor()),
         success="Question deleted.",
     )
     return redirect(url_for("quizzes.questions", slug=slug)), 303
@@ -517,7 +512,7 @@ def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
 def api_start(slug: str) -> ResponseReturnValue:
     session = get_session()
     mode = _json_body().get("mode", "practice")
-    started = quizzes.start_attempt(session, slug, actor=_actor(), mode=str(mode)[:20])
+    started = quizzes.start_attempt(session, slug, actor=signed_in_actor(), mode=str(mode)[:20])
     session.commit()
     return quizzes.attempt_summary(started), 201
 
@@ -525,7 +520,7 @@ def api_start(slug: str) -> ResponseReturnValue:
 @api.get("/attempts/<int:attempt_id>")
 @permission_required(Permission.AUTHENTICATED)
 def api_attempt(attempt_id: int) -> ResponseReturnValue:
-    found = quizzes.get_attempt(get_session(), attempt_id, actor=_actor())
+    found = quizzes.get_attempt(get_session(), attempt_id, actor=signed_in_actor())
     return quizzes.attempt_summary(found)
 
 
@@ -533,7 +528,7 @@ def api_attempt(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def api_next(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    found = quizzes.get_attempt(session, attempt_id, actor=_actor())
+    found = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
     following = (
         quizzes.next_question(session, found) if found.status is AttemptStatus.OPEN else None
     )
@@ -565,7 +560,7 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     question_id = body.get("question_id")
     if not isinstance(question_id, int) or isinstance(question_id, bool):
         raise Invalid("Give question_id as a number.")
-    given = quizzes.answer_question(session, attempt_id, question_id, body, actor=_actor())
+    given = quizzes.answer_question(session, attempt_id, question_id, body, actor=signed_in_actor())
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if quizzes.feedback_allowed(given.attempt, question_id):
@@ -577,7 +572,7 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def api_finish(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    finished = quizzes.finish_attempt(session, attempt_id, actor=_actor())
+    finished = quizzes.finish_attempt(session, attempt_id, actor=signed_in_actor())
     session.commit()
     return quizzes.attempt_summary(finished)
 
@@ -585,7 +580,7 @@ def api_finish(attempt_id: int) -> ResponseReturnValue:
 @api.get("/attempts/<int:attempt_id>/result")
 @permission_required(Permission.AUTHENTICATED)
 def api_result(attempt_id: int) -> ResponseReturnValue:
-    return quizzes.attempt_result(get_session(), attempt_id, actor=_actor())
+    return quizzes.attempt_result(get_session(), attempt_id, actor=signed_in_actor())
 
 
 @api.get("/certificates/<token>")

@@ -18,10 +18,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.db import get_session
 from app.markup import MAX_FIELD_CHARS
-from app.models import User, Visibility
+from app.models import Visibility
 from app.services import case_sets
 from app.services.access import Permission, can
-from app.web.guard import current_actor, permission_required, remote_addr, submit
+from app.web.guard import current_actor, permission_required, remote_addr, signed_in_actor, submit
 
 bp = Blueprint("sets", __name__, url_prefix="/sets")
 
@@ -68,12 +68,6 @@ class PublishSetForm(FlaskForm):
     )
 
 
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None
-    return actor
-
-
 def _content(form: SetForm) -> case_sets.SetContent:
     return case_sets.SetContent(
         title=form.title.data or "",
@@ -97,7 +91,7 @@ def new() -> ResponseReturnValue:
     done = submit(
         form,
         lambda: case_sets.create_set(
-            get_session(), _content(form), actor=_actor(), remote_addr=remote_addr()
+            get_session(), _content(form), actor=signed_in_actor(), remote_addr=remote_addr()
         ),
     )
     if done.result is not None:
@@ -122,11 +116,11 @@ def detail(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def edit(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case_set = case_sets.get_set_for_edit(session, slug, actor=_actor())
+    case_set = case_sets.get_set_for_edit(session, slug, actor=signed_in_actor())
     form = SetForm()
     done = submit(
         form,
-        lambda: case_sets.update_set(session, slug, _content(form), actor=_actor()),
+        lambda: case_sets.update_set(session, slug, _content(form), actor=signed_in_actor()),
         success="Saved.",
     )
     if done.result is not None:
@@ -142,12 +136,16 @@ def edit(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def credit(slug: str) -> ResponseReturnValue:
     session = get_session()
-    case_set = case_sets.get_set_for_edit(session, slug, actor=_actor())
+    case_set = case_sets.get_set_for_edit(session, slug, actor=signed_in_actor())
     form = CreditForm()
     done = submit(
         form,
         lambda: case_sets.update_credit(
-            session, slug, _credit_settings(form), actor=_actor(), remote_addr=remote_addr()
+            session,
+            slug,
+            _credit_settings(form),
+            actor=signed_in_actor(),
+            remote_addr=remote_addr(),
         ),
         success="Credit settings saved.",
     )
@@ -191,7 +189,7 @@ def publish(slug: str) -> ResponseReturnValue:
             session,
             slug,
             Visibility(form.visibility.data),
-            actor=_actor(),
+            actor=signed_in_actor(),
             remote_addr=remote_addr(),
         )
         session.commit()

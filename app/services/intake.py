@@ -158,9 +158,7 @@ def store_prepared(
     meta = prepared.meta
     if prepared.quarantine_reason:
         return _quarantine(session, prepared, institution=institution, source=source, config=config)
-    if session.scalar(
-        select(Instance.id).where(Instance.sop_instance_uid == meta.sop_instance_uid)
-    ):
+    if _already_stored(session, meta.sop_instance_uid):
         return IngestOutcome(
             "duplicate", meta.sop_instance_uid, meta.study_instance_uid, "already stored"
         )
@@ -254,9 +252,7 @@ def _quarantine(
         select(QuarantinedObject.id).where(
             QuarantinedObject.sop_instance_uid == meta.sop_instance_uid
         )
-    ) or session.scalar(
-        select(Instance.id).where(Instance.sop_instance_uid == meta.sop_instance_uid)
-    ):
+    ) or _already_stored(session, meta.sop_instance_uid):
         return outcome
     stored = config.store.put(prepared.data, area="quarantine")
     session.add(
@@ -271,6 +267,14 @@ def _quarantine(
     )
     session.flush()
     return outcome
+
+
+def _already_stored(session: Session, sop_instance_uid: str) -> bool:
+    """A re-send of an instance already stored adds nothing (UIDs are deterministic)."""
+    return (
+        session.scalar(select(Instance.id).where(Instance.sop_instance_uid == sop_instance_uid))
+        is not None
+    )
 
 
 def _get_or_create(

@@ -397,7 +397,7 @@ def _check_pixels(ds: Dataset) -> None:
     samples = _unsigned(ds, 0x00280002, "Samples per Pixel")
     photometric = _code_string(ds, 0x00280004)
     if photometric not in _SAMPLES:
-        raise _reject("Photometric Interpretation is missing or not one the viewer shows",
+        raise _reject("Photometric Interpretation is not one the viewer shows",
                       STATUS_INVALID_PIXELS)
     if samples != _SAMPLES[photometric]:
         raise _reject("Samples per Pixel does not match the Photometric Interpretation",
@@ -443,9 +443,10 @@ def _check_pixels(ds: Dataset) -> None:
     # one trailing byte pads an odd length to even (PS3.5 8.1.1)
     if len(data) != expected and not (expected % 2 and len(data) == expected + 1):
         shorter = len(data) < expected
+        # Rows x Columns x Samples x Frames x Bits Allocated; short enough for ErrorComment
         raise _reject(
-            f"pixel data is {'shorter' if shorter else 'longer'} than Rows x Columns x "
-            "Samples x Frames x Bits Allocated declare",
+            f"pixel data is {'shorter' if shorter else 'longer'} than the image its header "
+            "declares",
             STATUS_INVALID_PIXELS,
         )
 

@@ -97,3 +97,27 @@ def test_deid_summary_counts_duplicates_and_adds_up_to_files_on_disk(
     report = (tmp_path / "out" / "deid-report.txt").read_text()
     assert "duplicate\tMR_small_copy.dcm\t" in report
     assert "refused\tMR_small_implicit.dcm\tconflicting duplicate" in report
+
+
+def test_import_cases_refuses_a_nonconforming_image_with_its_reason(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    import pydicom
+
+    from app import PROJECT_ROOT
+    from app.models import Case, Instance
+
+    folder = tmp_path / "normal-thoracic-vertebra-ct"
+    shutil.copytree(PROJECT_ROOT / "cases" / folder.name, folder)
+    image = folder / "dicom" / "s1-axial" / "0001.dcm"
+    ds = pydicom.dcmread(image)
+    ds.HighBit = ds.BitsStored  # one more than PS3.3 C.7.6.3 allows
+    ds.save_as(image)
+    assert runner.invoke(cli, ["institutions", "add", "H"]).exit_code == 0
+    result = runner.invoke(cli, ["import-cases", str(folder), "--institution", "H"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: normal-thoracic-vertebra-ct/0001.dcm: High Bit must be one less than Bits Stored"
+    )
+    assert session.scalar(select(Case.id)) is None
+    assert session.scalar(select(Instance.id)) is None

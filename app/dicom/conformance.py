@@ -324,11 +324,10 @@ def _check_uids(ds: Dataset) -> None:
     stack = [ds]
     while stack:
         item = stack.pop()
-        for key in list(item.keys()):
-            tag = int(key)
+        for elem in list(item.elements()):  # raw elements stay raw (no conversion)
+            tag = int(elem.tag)
             if tag >> 16 & 1 or tag >> 16 == 0x0002:
                 continue
-            elem = item.get_item(tag)
             vr = _vr(elem, tag)
             if vr == "SQ":
                 try:
@@ -487,11 +486,10 @@ def _check_sr(ds: Dataset) -> None:
         if is_content:
             code, scheme = _concept_code(item)
             dummied = scheme == "DCM" and code in _DUMMIED_TEXT_CONCEPTS
-        for key in list(item.keys()):
-            tag = int(key)
+        for elem in list(item.elements()):
+            tag = int(elem.tag)
             if tag >> 16 & 1:
                 continue  # private: removed by the de-identifier
-            elem = item.get_item(tag)
             vr = _vr(elem, tag)
             if vr == "SQ":
                 value: Any = item[tag].value

@@ -47,6 +47,7 @@ STATUS_SOP_CLASS_NOT_KEPT: Final = 0xA900
 STATUS_INVALID_UID: Final = 0xC010
 STATUS_INVALID_PIXELS: Final = 0xC020
 STATUS_FREE_TEXT_SR: Final = 0xC030
+_STATUS_CANNOT_UNDERSTAND: Final = 0xC000
 
 _IMAGE: Final = "1.2.840.10008.5.1.4.1.1."
 
@@ -132,6 +133,7 @@ _ENCAPSULATED_DOCUMENT_PREFIX: Final = _IMAGE + "104."
 #: PS3.5 9.1: components of digits separated by dots, no leading zero except "0" itself.
 _UID: Final = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 _UID_MAX: Final = 64
+_UID_CHARACTERS: Final = frozenset("0123456789.")
 
 _PIXEL_DATA: Final = 0x7FE00010
 _FLOAT_PIXEL_DATA: Final = 0x7FE00008
@@ -299,7 +301,7 @@ def _uid_problem(values: list[str] | None, single: bool) -> str | None:
         if len(value) > _UID_MAX:
             return f"is longer than {_UID_MAX} characters"
         if not _UID.fullmatch(value):
-            if value.strip("0123456789."):
+            if not set(value) <= _UID_CHARACTERS:
                 return "has characters other than digits and dots"
             if "" in value.split("."):
                 return "has an empty component"
@@ -334,7 +336,7 @@ def _check_uids(ds: Dataset) -> None:
                     value = item[tag].value
                 except Exception as exc:  # pydicom's parse errors: name the type, not a value
                     raise _reject(f"a sequence cannot be parsed ({type(exc).__name__})",
-                                  STATUS_INVALID_UID) from None
+                                  _STATUS_CANNOT_UNDERSTAND) from None
                 if isinstance(value, Sequence):
                     stack.extend(value)
                 continue
@@ -421,9 +423,10 @@ def _check_pixels(ds: Dataset) -> None:
     if not isinstance(data, bytes | bytearray):
         raise _reject("pixel data cannot be read", STATUS_INVALID_PIXELS)
     syntax = _syntax(ds)
-    encapsulated = (syntax not in _NATIVE_SYNTAXES if syntax
-                    else tag == _PIXEL_DATA and bytes(data[:4]) == _ITEM_TAG)
-    if encapsulated and tag == _PIXEL_DATA:
+    # only Pixel Data is ever encapsulated; float pixel data is native in every syntax
+    encapsulated = tag == _PIXEL_DATA and (
+        syntax not in _NATIVE_SYNTAXES if syntax else bytes(data[:4]) == _ITEM_TAG)
+    if encapsulated:
         fragments = _fragments(bytes(data))
         if fragments < 1:
             raise _reject("encapsulated pixel data has no fragment after its offset table",
@@ -433,8 +436,6 @@ def _check_pixels(ds: Dataset) -> None:
             raise _reject("Number of Frames is larger than the encapsulated fragments hold",
                           STATUS_INVALID_PIXELS)
         return
-    if encapsulated:
-        raise _reject("floating point pixel data must not be encapsulated", STATUS_INVALID_PIXELS)
     per_pixel = samples
     if photometric == "YBR_FULL_422":
         per_pixel = 2  # native YBR_FULL_422 stores two samples per pixel (PS3.3 C.7.6.3.1.2)

@@ -322,7 +322,8 @@ def _real_files() -> list[Path]:
 def test_pydicom_real_files_are_refused_only_where_they_break_the_standard() -> None:
     refused: dict[str, str] = {}
     accepted = 0
-    for path in _real_files():
+    files = _real_files()
+    for path in files:
         try:
             ds = read_dataset(path)
         except DicomRejected:
@@ -336,7 +337,9 @@ def test_pydicom_real_files_are_refused_only_where_they_break_the_standard() -> 
             accepted += 1
         except DicomRejected as err:
             refused[path.name] = err.message
-    assert sorted(refused) == sorted(REFUSED_REAL_FILES), refused
+    # a newly refused real file must be looked at against the standard and listed
+    present = {path.name for path in files}
+    assert sorted(refused) == sorted(set(REFUSED_REAL_FILES) & present), refused
     for name, reason in refused.items():
         assert REFUSED_REAL_FILES[name] in reason, (name, reason)
     assert accepted >= 120  # CT, MR, US, CR, SC and RT Dose files of many vendors

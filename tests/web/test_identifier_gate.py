@@ -297,3 +297,76 @@ def test_publish_checks_captions_and_questions_too(
     auth.login(educator.email)
     page = client.get(f"/cases/{draft.slug}/publish").get_data(as_text=True)
     assert "Question 1 option B explanation" in page and "Mr Kowalczyk" in page
+
+
+def _comments(session: Session) -> list[str]:
+    from app.models import Comment
+
+    session.expire_all()
+    return [c.body for c in session.scalars(select(Comment).order_by(Comment.id))]
+
+
+def test_comment_with_identifier_is_not_posted_without_confirmation(
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    hospital: Institution,
+    published: Case,
+    create_user: Callable[..., User],
+    session: Session,
+) -> None:
+    learner = create_user(Role.LEARNER, institution=hospital)
+    auth.login(learner.email)
+    token = csrf_token(client, f"/cases/{published.id}/discussion")
+    text = "I reported this for Mr Smith last week."
+    form = {"csrf_token": token, "thread": "open", "body": text}
+    refused = client.post(f"/cases/{published.id}/comments", data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "Post anyway: none of these identifies a patient" in page
+    assert "Mr Smith" in page  # the writer's text is kept, and the finding shown
+    assert _comments(session) == []
+    assert _events(session, "identifiers.refused")[-1].detail["save"] == "comment.posted"
+
+    posted = client.post(
+        f"/cases/{published.id}/comments", data=form | {"confirm_identifiers": "1"}
+    )
+    assert posted.status_code == 302
+    assert _comments(session) == [text]
+    event = _events(session, "comment.posted")[-1]
+    assert event.detail["identifiers_confirmed"] is True and event.detail["identifier_findings"]
+
+    # The JSON API: 422 with the findings, then the confirmed post.
+    api = client.post(
+        f"/api/cases/{published.id}/comments",
+        headers={"X-CSRFToken": token},
+        json={"body": "Seen on 12/03/2024 by the team."},
+    )
+    assert api.status_code == 422
+    assert api.get_json()["findings"][0]["kind"] == "date"
+    assert len(_comments(session)) == 1
+    api = client.post(
+        f"/api/cases/{published.id}/comments",
+        headers={"X-CSRFToken": token},
+        json={"body": "Seen on 12/03/2024 by the team.", "confirm_identifiers": True},
+    )
+    assert api.status_code == 201 and len(_comments(session)) == 2
+
+    # A clean comment goes straight through, and is audited with 0 findings.
+    clean = client.post(
+        f"/cases/{published.id}/comments", data=form | {"body": "Classic waist fracture."}
+    )
+    assert clean.status_code == 302
+    assert _events(session, "comment.posted")[-1].detail["identifier_findings"] == 0
+
+    # Editing a comment to add an identifier asks again.
+    from app.models import Comment
+
+    comment = session.scalars(select(Comment).order_by(Comment.id.desc())).first()
+    assert comment is not None
+    edit = {"csrf_token": token, "body": "Classic waist fracture, MRN 7654321."}
+    assert client.post(f"/comments/{comment.id}/edit", data=edit).status_code == 422
+    assert _comments(session)[-1] == "Classic waist fracture."
+    done = client.post(f"/comments/{comment.id}/edit", data=edit | {"confirm_identifiers": "1"})
+    assert done.status_code == 302 and _comments(session)[-1] == edit["body"]
+    _no_text_in_audit(session, "Smith", "7654321", "12/03/2024")

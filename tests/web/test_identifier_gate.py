@@ -370,3 +370,70 @@ def test_comment_with_identifier_is_not_posted_without_confirmation(
     done = client.post(f"/comments/{comment.id}/edit", data=edit | {"confirm_identifiers": "1"})
     assert done.status_code == 302 and _comments(session)[-1] == edit["body"]
     _no_text_in_audit(session, "Smith", "7654321", "12/03/2024")
+
+
+def _annotate(client: FlaskClient, case: Case, **fields: Any) -> Any:
+    body = {
+        "instance": case.studies[0].study.series[0].instances[0].sop_instance_uid,
+        "frame": 1,
+        "kind": "text",
+        "points": [[10, 10]],
+        **fields,
+    }
+    token = csrf_token(client, "/")
+    return client.post(
+        f"/api/cases/{case.id}/annotations", json=body, headers={"X-CSRFToken": token}
+    )
+
+
+def test_annotation_label_with_identifier_refused_on_published_overlay_unless_confirmed(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    hospital: Institution,
+    published: Case,
+    create_user: Callable[..., User],
+    create_case: Callable[..., Any],
+    session: Session,
+) -> None:
+    from app.models import Annotation
+
+    def stored() -> list[str]:
+        session.expire_all()
+        return [a.text for a in session.scalars(select(Annotation).order_by(Annotation.id))]
+
+    auth.login(educator.email)
+    label = "Mr Kowalczyk's fracture line"
+    refused = _annotate(client, published, teaching=True, text=label)
+    assert refused.status_code == 422 and refused.get_json()["findings"]
+    assert stored() == []
+    assert _events(session, "identifiers.refused")[-1].detail["save"] == "annotation.created"
+    accepted = _annotate(client, published, teaching=True, text=label, confirm_identifiers=True)
+    assert accepted.status_code == 201 and stored() == [label]
+    event = _events(session, "annotation.created")[-1]
+    assert event.detail["identifiers_confirmed"] is True and event.detail["teaching"] is True
+
+    # A draft's overlay: a warning only, the save goes through (publishing checks it).
+    draft = create_case(educator, status="draft")
+    assert _annotate(client, draft, teaching=True, text=label).status_code == 201
+    assert "Teaching annotation 1" in client.get(f"/cases/{draft.slug}/publish").get_data(
+        as_text=True
+    )
+
+    # A reader's own mark: private is fine, sharing it with the text asks first.
+    auth.logout()
+    auth.login(create_user(Role.LEARNER, institution=hospital).email)
+    own = _annotate(client, published, text="MRN 1234567", visibility="only_me")
+    assert own.status_code == 201
+    token = csrf_token(client, "/")
+    share = client.patch(
+        f"/api/cases/{published.id}/annotations/{own.get_json()['id']}",
+        json={"visibility": "case_readers"},
+        headers={"X-CSRFToken": token},
+    )
+    assert share.status_code == 422
+    session.expire_all()
+    assert session.scalars(
+        select(Annotation.visibility).order_by(Annotation.id.desc())
+    ).first() == ("only_me")
+    _no_text_in_audit(session, "Kowalczyk", "1234567")

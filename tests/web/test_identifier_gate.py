@@ -437,3 +437,53 @@ def test_annotation_label_with_identifier_refused_on_published_overlay_unless_co
         select(Annotation.visibility).order_by(Annotation.id.desc())
     ).first() == ("only_me")
     _no_text_in_audit(session, "Kowalczyk", "1234567")
+
+
+def test_case_set_text_checked_on_publish_and_on_edits_after_publishing(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    published: Case,
+    session: Session,
+) -> None:
+    from app.models import CaseSet, CaseStatus
+
+    auth.login(educator.email)
+    token = csrf_token(client, "/sets/new")
+    form = {
+        "csrf_token": token,
+        "title": "Wrist trauma",
+        "description": "Cases from the clinic of Dr Nakamura.",
+        "objectives": "Recognise a scaphoid fracture.",
+        "cases": published.slug,
+    }
+    created = client.post("/sets/new", data=form)
+    assert created.status_code == 302  # a draft: saved, checked again on publishing
+    session.expire_all()
+    case_set = session.scalars(select(CaseSet)).one()
+    assert _events(session, "set.created")[-1].detail["identifier_findings"] == 1
+
+    publish = {"csrf_token": token, "visibility": "institution"}
+    refused = client.post(f"/sets/{case_set.slug}/publish", data=publish)
+    assert refused.status_code == 422 and "Dr Nakamura" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(CaseSet, case_set.id).status is CaseStatus.DRAFT  # type: ignore[union-attr]
+    done = client.post(
+        f"/sets/{case_set.slug}/publish", data=publish | {"confirm_identifiers": "1"}
+    )
+    assert done.status_code == 302
+    session.expire_all()
+    assert session.get(CaseSet, case_set.id).status is CaseStatus.PUBLISHED  # type: ignore[union-attr]
+    assert _events(session, "set.published")[-1].detail["identifiers_confirmed"] is True
+
+    edit = form | {"objectives": "Follow-up on 01/02/2025."}
+    refused = client.post(f"/sets/{case_set.slug}/edit", data=edit)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Save anyway" in page and "01/02/2025" in page
+    session.expire_all()
+    assert session.get(CaseSet, case_set.id).objectives == form["objectives"]  # type: ignore[union-attr]
+    saved = client.post(f"/sets/{case_set.slug}/edit", data=edit | {"confirm_identifiers": "1"})
+    assert saved.status_code == 302
+    session.expire_all()
+    assert session.get(CaseSet, case_set.id).objectives == edit["objectives"]  # type: ignore[union-attr]
+    _no_text_in_audit(session, "Nakamura", "01/02/2025")

@@ -254,6 +254,7 @@ def edit(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def confirm_revision(slug: str) -> ResponseReturnValue:
     """ "None of these identifies a patient": the pending revision goes live."""
+    cases.get_case_for_edit(get_session(), slug, actor=signed_in_actor())  # 404 / 403 first
     form = ConfirmRevisionForm()
     value = form.revision.data or ""
     submit(

@@ -17,12 +17,14 @@ with its findings.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from string import ascii_uppercase
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from app.errors import IdentifiersFound
-from app.models import User
+from app.models import Case, CaseStatus, User
 from app.services import audit, phi_scan
 
 Finding = phi_scan.Finding
@@ -98,6 +100,47 @@ def record(
         target_id=target_id,
         detail={**(detail or {}), **counts(findings, confirmed=confirmed)},
         remote_addr=remote_addr,
+    )
+
+
+class QuestionText(Protocol):
+    """What a question save carries that readers see (``quizzes.authoring.QuestionInput``)."""
+
+    stem: str
+    reference: str
+    teaching_point: str
+    options: list[tuple[str, bool, str]]
+    accepted: list[str]
+
+
+def question_fields(question: QuestionText) -> dict[str, str]:
+    """A question's stem, reference, teaching point, options, explanations, accepted answers."""
+    fields = {
+        "Question stem": question.stem,
+        "Reference": question.reference,
+        "Teaching point": question.teaching_point,
+        "Accepted answers": ", ".join(question.accepted),
+    }
+    options: Sequence[tuple[str, bool, str]] = question.options
+    for letter, (text, _correct, why) in zip(ascii_uppercase, options, strict=False):
+        fields[f"Option {letter}"] = text
+        fields[f"Option {letter} explanation"] = why
+    return fields
+
+
+def check_question(
+    session: Session, case: Case, question: QuestionText, *, confirmed: bool
+) -> list[Finding]:
+    """The gate for a question save: refused on a published case unless confirmed; a
+    warning on a draft (publishing the case checks its questions again)."""
+    return check(
+        session,
+        question_fields(question),
+        enforce=case.status is CaseStatus.PUBLISHED,
+        confirmed=confirmed,
+        action="quiz.question_saved",
+        target_type="case",
+        target_id=case.id,
     )
 
 

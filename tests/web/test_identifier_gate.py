@@ -487,3 +487,46 @@ def test_case_set_text_checked_on_publish_and_on_edits_after_publishing(
     session.expire_all()
     assert session.get(CaseSet, case_set.id).objectives == edit["objectives"]  # type: ignore[union-attr]
     _no_text_in_audit(session, "Nakamura", "01/02/2025")
+
+
+def test_question_option_with_identifier_refused_on_published_case_unless_confirmed(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    published: Case,
+    create_case: Callable[..., Any],
+    session: Session,
+) -> None:
+    from app.models import Question
+
+    def stems() -> list[str]:
+        session.expire_all()
+        return [q.stem for q in session.scalars(select(Question).order_by(Question.id))]
+
+    auth.login(educator.email)
+    token = csrf_token(client, "/")
+    form = {
+        "csrf_token": token,
+        "kind": "single",
+        "stem": "Which bone is broken?",
+        "option_1": "Scaphoid",
+        "correct_1": "yes",
+        "option_2": "Lunate, as Mr Kowalczyk thought",
+        "why_2": "The lunate is intact.",
+    }
+    url = f"/quiz/cases/{published.slug}/questions"
+    refused = client.post(url, data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Option B" in page and "Save anyway" in page
+    assert stems() == []
+    assert _events(session, "identifiers.refused")[-1].detail["save"] == "quiz.question_saved"
+    accepted = client.post(url, data=form | {"confirm_identifiers": "1"})
+    assert accepted.status_code == 303 and stems() == ["Which bone is broken?"]
+    event = _events(session, "quiz.question_saved")[-1]
+    assert event.detail["identifiers_confirmed"] is True and event.detail["identifier_findings"]
+
+    # On a draft case the same question is saved (publishing checks it).
+    draft = create_case(educator, status="draft")
+    assert client.post(f"/quiz/cases/{draft.slug}/questions", data=form).status_code == 303
+    assert _events(session, "quiz.question_saved")[-1].detail["identifiers_confirmed"] is False
+    _no_text_in_audit(session, "Kowalczyk")

@@ -12,7 +12,7 @@ from app.domain import CHOICE_KINDS, QuestionKind
 from app.errors import Conflict, Invalid, NotFound
 from app.models import Answer, Attempt, Case, CaseStudy, Question, QuestionOption, Series, User
 from app.search.synonyms import normalise
-from app.services import audit
+from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
 from app.services.quizzes.attempts import rescore_attempt
 from app.services.quizzes.marking import MAX_TEXT_ANSWER, mark
@@ -135,8 +135,10 @@ def save_question(
     *,
     actor: User,
     question_id: int | None = None,
+    confirm_identifiers: bool = False,
 ) -> Question:
-    """Add or change a question on a case the actor may edit.
+    """Add or change a question on a case the actor may edit; its text passes the
+    identifier gate (refused on a published case unless ``confirm_identifiers``).
 
     Options of a question that learners have answered keep their ids (edited in place by
     position) and their number, so stored answers and statistics stay meaningful.
@@ -147,6 +149,7 @@ def save_question(
         raise Invalid("Write the question's stem (up to 5,000 characters).")
     if data.kind not in tuple(QuestionKind):
         raise Invalid("Choose a question type.")
+    findings = identifier_gate.check_question(session, case, data, confirmed=confirm_identifiers)
     question: Question | None = None
     if question_id is not None:
         question = session.get(Question, question_id)
@@ -216,7 +219,12 @@ def save_question(
         actor=actor,
         target_type="question",
         target_id=question.id,
-        detail={"case": case.id, "kind": data.kind, "new": question_id is None},
+        detail={
+            "case": case.id,
+            "kind": data.kind,
+            "new": question_id is None,
+            **identifier_gate.counts(findings, confirmed=confirm_identifiers),
+        },
     )
     return question
 

@@ -406,9 +406,10 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
             request.form.get("text", ""),
             actor=signed_in_actor(),
             remote_addr=remote_addr(),
+            confirm_identifiers=request.form.get("confirm_identifiers") == "1",
         )
     except TeachfileError as err:
-        session.rollback()
+        refused(err)
         if err.status in (403, 404):
             raise
         flash(err.message, "error")

@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from app.domain import CHOICE_KINDS, QuestionKind
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Answer, Attempt, Case, CaseStudy, Question, QuestionOption, Series, User
+from app.models import (
+    Answer,
+    Attempt,
+    Case,
+    CaseStatus,
+    CaseStudy,
+    Question,
+    QuestionOption,
+    Series,
+    User,
+)
 from app.search.synonyms import normalise
 from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
@@ -21,10 +31,17 @@ from app.services.quizzes.stacks import case_series, series_stack
 
 
 def add_accepted_answer(
-    session: Session, question_id: int, text: str, *, actor: User, remote_addr: str = ""
+    session: Session,
+    question_id: int,
+    text: str,
+    *,
+    actor: User,
+    remote_addr: str = "",
+    confirm_identifiers: bool = False,
 ) -> int:
     """Accept ``text`` for a free-text question and re-score every past answer to it
-    (attempt scores and pass marks follow). Returns how many answers became right."""
+    (attempt scores and pass marks follow). Returns how many answers became right.
+    Learners see accepted answers in feedback, so the text passes the identifier gate."""
     question = session.get(Question, question_id)
     if question is None or not can(actor, Permission.VIEW, question.case):
         raise NotFound("No such question.")
@@ -36,6 +53,15 @@ def add_accepted_answer(
         raise Invalid(f"Give an accepted answer of 1 to {MAX_TEXT_ANSWER} characters.")
     if any(normalise(a) == normalise(text) for a in question.accepted or []):
         raise Conflict("That answer is already accepted.")
+    findings = identifier_gate.check(
+        session,
+        {"Accepted answer": text},
+        enforce=question.case.status is CaseStatus.PUBLISHED,
+        confirmed=confirm_identifiers,
+        action="quiz.accepted_answer_added",
+        target_type="question",
+        target_id=question.id,
+    )
     question.accepted = [*(question.accepted or []), text]
     changed = rescore_question(session, question)
     audit.record(
@@ -44,7 +70,10 @@ def add_accepted_answer(
         actor=actor,
         target_type="question",
         target_id=question.id,
-        detail={"rescored": changed},
+        detail={
+            "rescored": changed,
+            **identifier_gate.counts(findings, confirmed=confirm_identifiers),
+        },
         remote_addr=remote_addr,
     )
     return changed

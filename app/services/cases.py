@@ -526,22 +526,15 @@ def check_identifiers(session: Session, case: Case) -> list[phi_scan.Finding]:
         .order_by(Question.position)
     )
     for number, question in enumerate(questions, start=1):
-        fields.update(question_fields(question, f"Question {number}"))
+        texts = identifier_gate.question_fields(
+            question.stem,
+            question.reference,
+            question.teaching_point,
+            ((option.text, option.explanation) for option in question.options),
+            question.accepted or [],
+        )
+        fields.update({f"Question {number} {name}": text for name, text in texts.items()})
     return identifier_gate.scan(session, fields)
-
-
-def question_fields(question: Question, prefix: str) -> dict[str, str]:
-    """A question's reader-visible texts for the identifier gate."""
-    fields = {
-        f"{prefix} stem": question.stem,
-        f"{prefix} reference": question.reference,
-        f"{prefix} teaching point": question.teaching_point,
-        f"{prefix} accepted answers": ", ".join(question.accepted or []),
-    }
-    for letter, option in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", question.options, strict=False):
-        fields[f"{prefix} option {letter}"] = option.text
-        fields[f"{prefix} option {letter} explanation"] = option.explanation
-    return fields
 
 
 def publish(

@@ -17,7 +17,7 @@ with its findings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from string import ascii_uppercase
 from typing import Any, Protocol
 
@@ -113,18 +113,23 @@ class QuestionText(Protocol):
     accepted: list[str]
 
 
-def question_fields(question: QuestionText) -> dict[str, str]:
-    """A question's stem, reference, teaching point, options, explanations, accepted answers."""
+def question_fields(
+    stem: str,
+    reference: str,
+    teaching_point: str,
+    options: Iterable[tuple[str, str]],
+    accepted: Iterable[str],
+) -> dict[str, str]:
+    """A question's reader-visible texts: options as (text, explanation), in order."""
     fields = {
-        "Question stem": question.stem,
-        "Reference": question.reference,
-        "Teaching point": question.teaching_point,
-        "Accepted answers": ", ".join(question.accepted),
+        "stem": stem,
+        "reference": reference,
+        "teaching point": teaching_point,
+        "accepted answers": ", ".join(accepted),
     }
-    options: Sequence[tuple[str, bool, str]] = question.options
-    for letter, (text, _correct, why) in zip(ascii_uppercase, options, strict=False):
-        fields[f"Option {letter}"] = text
-        fields[f"Option {letter} explanation"] = why
+    for letter, (text, why) in zip(ascii_uppercase, options, strict=False):
+        fields[f"option {letter}"] = text
+        fields[f"option {letter} explanation"] = why
     return fields
 
 
@@ -133,9 +138,16 @@ def check_question(
 ) -> list[Finding]:
     """The gate for a question save: refused on a published case unless confirmed; a
     warning on a draft (publishing the case checks its questions again)."""
+    fields = question_fields(
+        question.stem,
+        question.reference,
+        question.teaching_point,
+        ((text, why) for text, _correct, why in question.options),
+        question.accepted,
+    )
     return check(
         session,
-        question_fields(question),
+        {f"Question {name}": text for name, text in fields.items()},
         enforce=case.status is CaseStatus.PUBLISHED,
         confirmed=confirmed,
         action="quiz.question_saved",

@@ -517,7 +517,7 @@ def test_question_option_with_identifier_refused_on_published_case_unless_confir
     url = f"/quiz/cases/{published.slug}/questions"
     refused = client.post(url, data=form)
     page = refused.get_data(as_text=True)
-    assert refused.status_code == 422 and "Option B" in page and "Save anyway" in page
+    assert refused.status_code == 422 and "Question option B" in page and "Save anyway" in page
     assert stems() == []
     assert _events(session, "identifiers.refused")[-1].detail["save"] == "quiz.question_saved"
     accepted = client.post(url, data=form | {"confirm_identifiers": "1"})

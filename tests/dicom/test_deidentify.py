@@ -110,7 +110,10 @@ def test_descriptors_are_cleaned_not_dropped(outputs: dict[str, tuple[DeidResult
     assert out.SeriesDescription == "AXIAL 5MM"
     assert out.ProtocolName == "CHEST"
     assert "InstitutionName" not in out
-    assert out.DeviceSerialNumber == "ANONYMIZED"  # Type 1 in Enhanced General Equipment
+    # Type 3 in the CT Image IOD: removed; Type 1 in Enhanced General Equipment: a dummy
+    assert "DeviceSerialNumber" not in out
+    enhanced = outputs["enhanced-ct.dcm"][0].dataset
+    assert enhanced.DeviceSerialNumber == "ANONYMIZED"
     assert "ReferringPhysicianName" in out and not out.ReferringPhysicianName  # Type 2: empty
     assert "PatientBirthDate" in out and not out.PatientBirthDate
     assert out.PatientAge == "057Y"

@@ -89,6 +89,23 @@ MARKERS: list[bytes] = [
     b"PHIFILLER",
     b"PHIORDERNS",
     b"PHITREE",
+    b"PHIRESPONSIBLE",
+    b"PHIOTHERSEQ",
+    b"PHIREFID",
+    b"PHIMOTHER",
+    b"PHIRANK",
+    b"PHICOUNTRY",
+    b"PHICONSULT",
+    b"PHIRECORD",
+    b"PHIREADER",
+    b"PHIREQUESTER",
+    b"PHIPPSID",
+    b"PHIPERFSTATION",
+    b"PHILOCATION",
+    b"PHISPONSOR",
+    b"PHISUBJECT",
+    b"PHIPROTOCOL",
+    b"PHISITE",
     *(d.encode() for d in PLANTED_DATES),
     UID_ROOT.encode(),
 ]
@@ -212,6 +229,43 @@ def plant_kept_sequences(ds: Dataset) -> None:
             ds.add_new(tag, "SQ", Sequence([_kept_item(keyword)]))
 
 
+def plant_people_and_conditions(ds: Dataset) -> None:
+    """Identifiers of the Patient, Study, Series and Clinical Trial modules that are Type
+    1C/2C or condition one (C.7.1.1, C.7.1.3, C.7.2.1, C.7.3.1): the validator tests
+    that they go, or stay as required, in pairs."""
+    ds.ResponsiblePerson = "PHIRESPONSIBLE^A"
+    ds.ResponsiblePersonRole = "PARENT"
+    other = Dataset()
+    other.PatientID = "PHIOTHERSEQ"
+    other.IssuerOfPatientID = "PHIISSUER"
+    other.TypeOfPatientID = "TEXT"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.IssuerOfPatientID = "PHIISSUER"
+    ds.IssuerOfPatientIDQualifiersSequence = Sequence([unlisted(Dataset(), 1, "issuer")])
+    person = Dataset()
+    person.PersonIdentificationCodeSequence = Sequence([_code_item("PHIREFID", "PHIREFID")])
+    person.InstitutionName = "PHIHOSPITAL"
+    ds.ReferringPhysicianIdentificationSequence = Sequence([person])
+    ds.PatientBirthTime = "101500"
+    ds.PatientMotherBirthName = "PHIMOTHER^M"
+    ds.MilitaryRank = "PHIRANK"
+    ds.CountryOfResidence = "PHICOUNTRY"
+    ds.ConsultingPhysicianName = "PHICONSULT^C"
+    ds.PhysiciansOfRecord = "PHIRECORD^R"
+    ds.NameOfPhysiciansReadingStudy = "PHIREADER^R"
+    ds.RequestingPhysician = "PHIREQUESTER^Q"
+    ds.PerformedProcedureStepID = "PHIPPSID"
+    ds.PerformedProcedureStepStartDate = STUDY_DATE
+    ds.PerformedStationName = "PHIPERFSTATION"
+    ds.PerformedLocation = "PHILOCATION"
+    ds.ClinicalTrialSponsorName = "PHISPONSOR"
+    ds.ClinicalTrialProtocolID = "PHIPROTOCOL 1"
+    ds.ClinicalTrialProtocolName = "PHIPROTOCOL name"
+    ds.ClinicalTrialSiteID = "PHISITE 1"
+    ds.ClinicalTrialSiteName = "PHISITE name"
+    ds.ClinicalTrialSubjectID = "PHISUBJECT 1"
+
+
 def plant(ds: Dataset, *, patient: str = "PHIMRN123456", study: int = 1, series: int = 10,
           sop: int = 100) -> Dataset:
     """Put identifiers in every place the profile must clean (on top of ``ds``)."""
@@ -265,6 +319,7 @@ def plant(ds: Dataset, *, patient: str = "PHIMRN123456", study: int = 1, series:
     ds.AnatomicRegionSequence = Sequence([_nested(1)])
     _private_block(ds, 0x0009, "top")
     plant_kept_sequences(ds)
+    plant_people_and_conditions(ds)
     return ds
 
 

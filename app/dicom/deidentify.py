@@ -4,7 +4,12 @@ Every object that enters Teachfile passes through :func:`deidentify`, and only i
 output is ever written (the PHI rule, DESIGN.md). The profile and its options are
 described in :mod:`app.dicom.profile`; this module walks a dataset and applies them:
 
-* Table E.1-1 actions, in every sequence item at any depth (E.1.1);
+* the allow-list (:data:`app.dicom.profile.ALLOWED`): an attribute is kept only
+  when it is known to be safe for teaching, in every sequence item at any depth;
+  anything else is removed, or dummied (Type 1/1C) or emptied (Type 2/2C) where the
+  object's IOD requires it at that path (:func:`app.dicom.profile.iod_types`), so the
+  output stays valid (proved by dciodvfy in tests/dicom/test_dciodvfy.py);
+* Table E.1-1 actions on top of what is kept or required (E.1.1);
 * all private elements removed, in items too, also when an implicit VR file
   makes them read as UN (E.3.10, unless ``keep_safe_private``);
 * overlays (60xx) and curves (50xx) removed, digital signatures, group lengths
@@ -544,7 +549,7 @@ class _Walker:
             if text and all(values):
                 self.set(ds, tag, vr, values if len(values) > 1 else values[0])
                 self.count("shifted")
-            else:  # no date to shift: the dummy date, shifted like any other
+            else:  # no valid date to shift: a dummy date, which dates nothing
                 self.set(ds, tag, vr, _dummy(vr))
                 self.count("dummy")
             return

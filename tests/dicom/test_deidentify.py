@@ -501,3 +501,27 @@ def test_iod_types_come_from_the_iod() -> None:
     assert iod_types("1.2.840.10008.5.1.4.1.1.2.1")[0x00181000][0] == 1  # Enhanced CT
     # an unknown class: the most demanding Type of every IOD
     assert iod_types("1.2.826.0.1.3680043.10.999.1")[0x00181000][0] == 1
+
+
+def test_shipped_iod_types_match_their_generator() -> None:
+    # app/data/iod-types.json.gz is made by scripts/make_iod_types.py from highdicom's
+    # tables; where highdicom is installed, regenerating gives the shipped content
+    highdicom = pytest.importorskip("highdicom", reason="highdicom regenerates the IOD "
+                                    "tables; it is not a runtime or test dependency")
+    import gzip
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("make_iod_types",
+                                                  root / "scripts" / "make_iod_types.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    shipped = json.loads(gzip.decompress((root / "app" / "data" / "iod-types.json.gz")
+                                         .read_bytes()))
+    if shipped["highdicom"] != highdicom.__version__:
+        pytest.skip("another highdicom version than the one the tables were made with")
+    built = script.build(Path(highdicom.__file__).parent / "_standard")
+    assert built == shipped

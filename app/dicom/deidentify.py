@@ -820,6 +820,23 @@ def _burned_in_reason(ds: Dataset) -> str | None:
     return None
 
 
+#: Ages above 89 years are one category (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C)):
+#: a 97-year-old is rare enough to be found; "90 or older" is what the age says.
+OLDEST_AGE: Final = "090Y"
+
+
+def _cap_age(ds: Dataset, walker: _Walker) -> None:
+    elem = ds.get_item(0x00101010)
+    if elem is None:
+        return
+    value = elem.value
+    text = (value.decode("ascii", "replace") if isinstance(value, bytes)
+            else str(value or "")).strip("\x00 ")
+    if len(text) == 4 and text[:3].isdigit() and text[3] == "Y" and text > OLDEST_AGE:
+        ds[0x00101010] = DataElement(0x00101010, "AS", OLDEST_AGE)
+        walker.count("age_capped")
+
+
 def _method_codes(ds: Dataset, codes: Iterable[str]) -> None:
     items = []
     for value in codes:
@@ -875,6 +892,7 @@ def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
         walker.walk(ds, 0)
     except RecursionError:
         raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels") from None
+    _cap_age(ds, walker)
 
     ds[0x00120062] = DataElement(0x00120062, "CS", "YES")  # Patient Identity Removed
     ds[0x00280303] = DataElement(0x00280303, "CS", "MODIFIED")

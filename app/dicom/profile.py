@@ -29,7 +29,7 @@ Options claimed (PS3.15 E.3, recorded in De-identification Method Code Sequence)
 * Basic Application Level Confidentiality Profile (E.1)
 * Retain Patient Characteristics (E.3.6), limited to Patient's Sex, Age, Size and
   Weight: the other characteristics it allows (ethnic group, smoking status, ...)
-  are not on the allow-list
+  are not on the allow-list, and ages above 89 years become 090Y (HIPAA Safe Harbor)
 * Retain Longitudinal Temporal Information with Modified Dates (E.3.6)
 * Clean Descriptors (E.3.5), for the descriptors on the allow-list
 * Clean Structured Content (E.3.3): SR content trees keep coded content, numbers,

@@ -126,6 +126,21 @@ def test_age_is_derived_before_the_birth_date_goes() -> None:
     assert result.dataset.PatientAge == "057Y"
 
 
+@pytest.mark.parametrize(("age", "birth", "expected"), [
+    ("095Y", None, "090Y"), ("089Y", None, "089Y"), ("090Y", None, "090Y"),
+    ("011M", None, "011M"), (None, "19200101", "090Y"),
+])
+def test_ages_over_89_are_one_category(age: str | None, birth: str | None,
+                                       expected: str) -> None:
+    ds = corpus.ct_image()
+    del ds.PatientAge
+    if age is not None:
+        ds.PatientAge = age
+    if birth is not None:
+        ds.PatientBirthDate = birth
+    assert run(corpus.to_bytes(ds))[0].dataset.PatientAge == expected
+
+
 def test_uids_consistent_across_files_and_sends(
     files: dict[str, bytes], outputs: dict[str, tuple[DeidResult, bytes]],
 ) -> None:

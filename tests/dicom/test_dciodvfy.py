@@ -43,7 +43,7 @@ pytestmark = [
                                                 "is not installed; scripts/test.sh installs it"),
 ]
 
-_VALUE = re.compile(r"= <[^>]*>|\[\d+\]|\d[\d.]*")
+_VALUE = re.compile(r"= <[^>]*>|\[\d+\]|(?<!Type )\d[\d.]*")
 _SPACES = re.compile(r"\s+")
 
 
@@ -145,3 +145,7 @@ def test_normalise_keeps_attribute_and_kind() -> None:
             "PN [0] = <PHIDOE^X> - Retired Person Name form")
     assert "PHIDOE" not in normalise(line)
     assert "Patient's Name" in normalise(line) and "Value invalid" in normalise(line)
+    assert normalise("Error - Missing attribute Type 2 Required Element=<X> Module=<Y>") != (
+        normalise("Error - Missing attribute Type 1 Required Element=<X> Module=<Y>"))
+    assert normalise("StudyInstanceUID has same FrameOfReferenceUID <1.2.3>") == normalise(
+        "StudyInstanceUID has same FrameOfReferenceUID <2.25.99>")

@@ -549,3 +549,16 @@ def test_shipped_iod_types_match_their_generator() -> None:
         pytest.skip("another highdicom version than the one the tables were made with")
     built = script.build(Path(highdicom.__file__).parent / "_standard")
     assert built == shipped
+
+
+def test_kept_values_are_never_decoded(files: dict[str, bytes]) -> None:
+    # the walk's cost: an allowed attribute that needs no change stays the raw bytes
+    # read from the input (no value conversion per element, bench/deid.py)
+    from pydicom.dataelem import RawDataElement
+
+    ds = read_dataset(files["ct-explicit.dcm"])
+    deidentify(ds, ctx())
+    for keyword in ("KVP", "SliceThickness", "PixelSpacing", "Rows", "WindowCenter",
+                    "BodyPartExamined", "PixelData"):
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        assert isinstance(ds.get_item(tag), RawDataElement), keyword

@@ -278,6 +278,16 @@ _GROUPS: Final[dict[str, tuple[str, str]]] = {
         "WaveformSampleInterpretation WaveformPaddingValue WaveformData ChannelMinimumValue "
         "ChannelMaximumValue",
     ),
+    "Ultrasound regions and staging (C.8.5.5 US Region Calibration, C.8.5.6 US Image)": (
+        "where each region of an ultrasound image is and its physical units, which "
+        "measuring on it needs; stage and view numbers of stress echo",
+        "SequenceOfUltrasoundRegions RegionSpatialFormat RegionDataType RegionFlags "
+        "RegionLocationMinX0 RegionLocationMinY0 RegionLocationMaxX1 RegionLocationMaxY1 "
+        "ReferencePixelX0 ReferencePixelY0 PhysicalUnitsXDirection PhysicalUnitsYDirection "
+        "ReferencePixelPhysicalValueX ReferencePixelPhysicalValueY PhysicalDeltaX "
+        "PhysicalDeltaY TransducerFrequency PulseRepetitionFrequency DopplerCorrectionAngle "
+        "SteeringAngle NumberOfStages NumberOfViewsInStage StageNumber ViewNumber",
+    ),
     "RT Dose (C.8.8.3)": (
         "the dose grid's units, scaling and frame offsets are needed to show it over "
         "the planning images",
@@ -338,6 +348,7 @@ _GROUPS: Final[dict[str, tuple[str, str]]] = {
         "NumericValueQualifierCodeSequence GraphicData GraphicType "
         "ReferencedContentItemIdentifier ReferencedFrameOfReferenceUID "
         "ReferencedWaveformChannels ReferencedTimeOffsets ReferencedDateTime "
+        "ReferencedSamplePositions "
         "TemporalRangeType ReferencedFrameNumbers FiducialUID TextValue DateTime Date Time "
         "UID PersonName ObservationDateTime ObservationUID CompletionFlag VerificationFlag "
         "PreliminaryFlag CurrentRequestedProcedureEvidenceSequence "

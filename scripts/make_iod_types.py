@@ -97,8 +97,10 @@ def main() -> None:
     text = json.dumps(data, separators=(",", ":"), sort_keys=False).encode("utf-8")
     # mtime=0: the same tables give the same bytes, so git sees no spurious change
     OUT.write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
-    print(f"{OUT.relative_to(ROOT)}: {len(data['iods'])} IODs, "  # type: ignore[arg-type]
-          f"{len(data['modules'])} modules, {OUT.stat().st_size / 1024:.0f} KiB")
+    iods, modules = data["iods"], data["modules"]
+    assert isinstance(iods, dict) and isinstance(modules, dict)
+    print(f"{OUT.relative_to(ROOT)}: {len(iods)} IODs, {len(modules)} modules, "
+          f"{OUT.stat().st_size / 1024:.0f} KiB")
 
 
 if __name__ == "__main__":

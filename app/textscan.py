@@ -1,0 +1,343 @@
+"""Find text that looks like a patient identifier: rules plus name and word lists, no database.
+
+Why own rules: the maintained offline detectors were measured on the labelled set in
+tests/data/phi_corpus.txt (scripts/bench/phi_detectors.py) and none came close; see the
+figures in app/services/phi_scan.py. Clinical identifiers have shapes that general PII
+tools do not know (ages over 89, "UR 0045123", "Royal Darwin Hospital", "Monday 3rd"),
+and teaching prose is full of names that are not people ("Smith fracture", "Austin
+Flint murmur", "Sister Mary Joseph nodule"), so the rules below are built around both.
+
+What counts, after PS3.15 Annex E and HIPAA Safe Harbor (45 CFR 164.514(b)(2)): names
+(a title and a word, a listed given name and a capitalised word, "Surname, Given",
+DICOM "SURNAME^GIVEN"), hospitals and clinics (registered or not), every element of a
+date but the year (numeric, written, named holidays, weekdays next to a day number),
+ages over 89, record numbers, telephone numbers, e-mail addresses, URLs that point
+at a patient, street addresses and postcodes. Eager by design: a false alarm costs the
+author a click; a leak cannot be undone.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One passage that looks like an identifier: what kind, and where (``text[start:end]``)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Words:
+    given: frozenset[str]
+    given_word_like: frozenset[str]
+    surnames: frozenset[str]
+    titles: frozenset[str]
+    not_after_title: frozenset[str]
+    eponyms_only: frozenset[str]
+    eponym_nouns: frozenset[str]
+    not_a_surname: frozenset[str]
+    hospital_generic: frozenset[str]
+    eponym_phrases: re.Pattern[str]
+    holidays: re.Pattern[str]
+    hospital: re.Pattern[str]
+    street: re.Pattern[str]
+    street_alone: re.Pattern[str]
+
+
+def _alternation(items: Iterable[str]) -> str:
+    return "|".join(re.escape(i) for i in sorted(set(items), key=len, reverse=True))
+
+
+@functools.cache
+def _words() -> _Words:
+    names: dict[str, Any] = json.loads((_DATA / "person_names.json").read_text("utf-8"))
+    lists: dict[str, list[str]] = yaml.safe_load((_DATA / "phi_words.yaml").read_text("utf-8"))
+    surnames = frozenset(names["surnames"])
+    phrases = [r"[\s-]+".join(re.escape(w) for w in p.split()) for p in lists["eponym_phrases"]]
+    suffixes = _alternation(lists["hospital_suffixes"]).replace(r"\ ", r"\s+")
+    street_suffixes = _alternation(lists["street_suffixes"])
+    return _Words(
+        given=frozenset(names["given"]),
+        given_word_like=frozenset(names["given_word_like"]),
+        surnames=surnames,
+        titles=frozenset(lists["titles"]),
+        not_after_title=frozenset(lists["not_after_title"]),
+        eponyms_only=frozenset(lists["eponyms"]) - surnames,
+        eponym_nouns=frozenset(w.lower() for w in lists["eponym_nouns"]),
+        not_a_surname=frozenset(lists["not_a_surname"]),
+        hospital_generic=frozenset(w.lower() for w in lists["hospital_generic_words"]),
+        eponym_phrases=re.compile(
+            r"\b(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")\b", re.IGNORECASE
+        ),
+        holidays=re.compile(
+            r"\b(?:" + _alternation(lists["holidays"]).replace(r"\ ", r"\s+") + r")(?![\w'\u2019])"
+        ),
+        # Capitalised words (with "of", "and", "for", "the" between them) ending in a suffix.
+        hospital=re.compile(
+            rf"(?<![\w'\u2019-])((?:(?:{_CAP})\s+(?:(?:and|of|for|the|&|de|la|del)\s+)*)+)"
+            rf"(?:{suffixes})(?![\w'\u2019-])"
+        ),
+        street=re.compile(
+            r"(?<![\w/.-])(?:(?:Unit|Flat|Apt|Apartment|Suite|Shop|Lot|Level)\s+\d+[A-Za-z]?,?\s+)?"
+            r"\d{1,5}[A-Za-z]?(?:\s?[/-]\s?\d{1,5}[A-Za-z]?)?,?\s+"
+            rf"(?:(?:{_CAP})\s+){{1,3}}(?:{street_suffixes})\b"
+        ),
+        street_alone=re.compile(
+            rf"(?<![\w-])(?:(?:{_CAP})\s+){{1,2}}(?:{_alternation(lists['street_names_alone'])})\b"
+        ),
+    )
+
+
+# A capitalised word: "Smith", "O'Brien", "McEwin", "Smith-Jones", "St.", "St".
+_Q = "'\u2019"  # apostrophes: typed and typographic
+_CAP = rf"(?:St\.?|[A-Z](?:[a-z]+(?:[A-Z][a-z]+)?|[{_Q}][A-Z][a-z]+)(?:-[A-Z][a-z]+)*(?:[{_Q}]s)?)"
+_NAME_TOKEN = re.compile(
+    rf"(?<![\w{_Q}-])[A-Z](?:[a-z]+(?:[A-Z][a-z]+)?|[{_Q}][A-Z][a-z]+)(?:-[A-Z][a-z]+)*(?![\w{_Q}])"
+)
+_UPPER_WORD = r"[A-Z]{2,}(?:['\u2019-][A-Z]+)*"
+
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+)
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_WEEKDAY = (
+    r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|"
+    r"Mon|Tues|Tue|Wed|Thurs|Thur|Thu|Fri|Sat|Sun)\.?"
+)
+_AGE = r"(?:9\d|1[0-4]\d)"
+_NINETY = (
+    r"(?:ninety(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+    r"|(?:a |one )?hundred(?: and \w+)?)"
+)
+
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "date",
+        re.compile(
+            # 3 March 2024, 3rd of June, 14 July, 12-Mar-2023
+            rf"(?<![\w.])(?:the\s+)?{_DAY}(?:\s+of)?[\s-]+{_MONTH}(?:,?[\s-]+(?:19|20)?\d{{2}})?(?![\w])"
+            # March 3, 2024; Sept 14; January 15, 2022
+            rf"|\b{_MONTH}\s+{_DAY}(?:,?\s+(?:19|20)\d{{2}})?(?!\w|\s*(?:mg|mm|cm|ml|%))"
+            # March 2023
+            rf"|\b{_MONTH},?\s+(?:19|20)\d{{2}}\b"
+            # 2023-11-02, 2023/11/02
+            r"|(?<![\w.])(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])(?![\w])"
+        ),
+    ),
+    (
+        "date",
+        re.compile(rf"\b{_WEEKDAY},?\s+(?:the\s+)?{_DAY}\b(?!\s*(?:mm|cm|ml|mg|%|days?|weeks?))"),
+    ),
+    (
+        "age over 89",
+        re.compile(
+            rf"(?<![\w.])(?:{_AGE}|{_NINETY})\s*-?\s*(?:years?|yrs?|y)[\s-]*(?:old|of\s+age)?(?![\w])"
+            rf"|(?<![\w.]){_AGE}\s*(?:yo|y/o|y\.o\.?)(?![\w/])"
+            rf"|(?<![\w.]){_AGE}[MF](?![\w])"
+            rf"|\b(?:aged?|age:|age\s+of)\s*{_AGE}(?!\s*(?:days?|weeks?|months?|%|\.\d))\b"
+            rf"|\b(?:man|woman|lady|gentleman|male|female|patient)\s+of\s+{_AGE}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "record number",
+        re.compile(
+            r"\b(?:MRN|URN|UR|NHS|SSN|IHI|ID|Medicare|Accession|Acc)\b(?:\s*(?:no\.?|number|num|#))?"
+            r"\s*[:#.]?\s*[A-Z]{0,4}-?\d(?:[\dA-Z-]|\s(?=\d)){2,}"
+            r"|\b(?i:hospital|patient|record|medical\s+record|accession|chart|unit|case|study|"
+            r"encounter|visit)\s+(?i:no\.?|number|num|#|id)\s*[:#.]?\s*[A-Z]{0,4}-?\d[\dA-Z-]{2,}"
+            # six digits or more on their own; SSN shape
+            r"|(?<![\w.,])\d{6,}(?![\w]|[.,]\d)|\b\d{3}-\d{2}-\d{4}\b"
+        ),
+    ),
+    (
+        "phone number",
+        re.compile(
+            r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?|\d{1,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w]|[.,]\d)"
+            r"|\b(?i:phone|telephone|tel|ph|mobile|mob|cell|fax|pager|bleep|ext|extension)\.?:?\s*"
+            r"(?:on\s+)?\+?\(?\d[\d\s().-]{2,}\d"
+        ),
+    ),
+    ("e-mail address", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("web address", _URL),
+    (
+        "street address",
+        re.compile(
+            r"\b(?:P\.?\s?O\.?|GPO|Post\s+Office)\s*Box\s+\d+|\b(?:Locked|Private)\s+Bag\s+\d+",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "postcode",
+        re.compile(
+            r"\b(?:NSW|VIC|Vic|QLD|Qld|SA|WA|TAS|Tas|NT|ACT)\s+\d{4}\b"
+            r"|\b(?:AL|AK|AZ|AR|CA|CO|DE|FL|GA|HI|IA|ID|IL|IN|KS|KY|LA|MA|MD|ME|MI|MN|MO|MS|MT|NC|ND|"
+            r"NE|NH|NJ|NM|NV|NY|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VA|VT|WA|WI|WV|WY|DC)\s+\d{5}(?:-\d{4})?\b"
+            r"|\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s\d[ABD-HJLNP-UW-Z]{2}\b"
+            r"|\b(?i:post\s?code|zip(?:\s?code)?)\s*:?\s*\d{4,5}\b"
+        ),
+    ),
+    (
+        "name",
+        re.compile(r"\b[A-Z][A-Za-z'\u2019-]+\^[A-Z][A-Za-z'\u2019-]*(?:\^[A-Za-z'\u2019-]*)*"),
+    ),
+]
+
+_NUMERIC_DATE = re.compile(r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w/]|[.-]\d)")
+_URL_PATIENT = re.compile(
+    r"(?<![a-z])(?:patients?|mrn|accession|study|studies|series|instances?|pid|records?|chart|"
+    r"encounters?|visits?|ehr|emr|pacs|wado|viewer|dicomweb|uid)"
+    r"|//(?:\d{1,3}\.){3}\d{1,3}|//[^/.]+(?:[:/]|$)|\.(?:local|internal|lan|intranet)\b",
+    re.IGNORECASE,
+)
+# Literature references carry long numbers that identify a paper, not a patient.
+_REFERENCE_NUMBER = re.compile(r"(?:PMID|PMCID|PMC|pubmed|doi|ISBN|ISSN)[\s:/.#=]*$", re.IGNORECASE)
+
+
+def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
+    """Every passage of ``text`` that looks like an identifier, overlapping passages merged.
+
+    ``institutions`` are registered hospital names, matched as whole words in any case
+    (so "Hospital B" does not match "hospital by").
+    """
+    if not text:
+        return []
+    words = _words()
+    # Eponyms are blanked (same length, so offsets hold) so their names never match.
+    masked = words.eponym_phrases.sub(lambda m: " " * len(m.group()), text)
+    hits = list(_pattern_hits(masked, words))
+    hits.extend(_institution_hits(text, tuple(institutions)))
+    return _merge(hits)
+
+
+def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
+    # A URL that does not point at a patient (a journal, a textbook) is a reference; the
+    # numbers inside it are not record numbers or dates.
+    references = [
+        (m.start(), m.end()) for m in _URL.finditer(text) if not _URL_PATIENT.search(m.group())
+    ]
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if any(a <= m.start() < b for a, b in references):
+                continue
+            if kind == "record number" and _REFERENCE_NUMBER.search(
+                text[max(0, m.start() - 12) : m.start()]
+            ):
+                continue
+            yield Hit(kind, m.start(), m.end())
+    for m in _NUMERIC_DATE.finditer(text):
+        first, second = int(m.group(1)), int(m.group(3))
+        if 1 <= first <= 31 and 1 <= second <= 31 and min(first, second) <= 12:
+            yield Hit("date", m.start(), m.end())
+    for m in words.holidays.finditer(text):
+        yield Hit("date", m.start(), m.end())
+    for m in words.hospital.finditer(text):
+        named = [w for w in re.findall(r"[\w'\u2019.-]+", m.group(1)) if w[0].isupper()]
+        if any(w.lower() not in words.hospital_generic for w in named):
+            yield Hit("hospital name", m.start(), m.end())
+    for m in re.finditer(r"\b(?:St\.?|Saint)\s+[A-Z][a-z]+['\u2019]s\b", text):
+        yield Hit("hospital name", m.start(), m.end())
+    # "Hospital for Sick Children", "Infirmary of St Cross"
+    for m in re.finditer(
+        rf"\b(?:Hospital|Infirmary|Clinic)\s+(?:for|of)\s+(?:the\s+)?(?:{_CAP})(?:\s+(?:{_CAP}))*",
+        text,
+    ):
+        yield Hit("hospital name", m.start(), m.end())
+    for pattern in (words.street, words.street_alone):
+        for m in pattern.finditer(text):
+            yield Hit("street address", m.start(), m.end())
+    yield from _name_hits(text, words)
+
+
+def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
+    tokens = list(_NAME_TOKEN.finditer(text))
+    for first, second in itertools.pairwise(tokens):
+        gap = text[first.end() : second.start()]
+        a, b = first.group(), second.group()
+        if gap.strip(" .") == "" and "\n" not in gap and a.rstrip(".") in words.titles:
+            if b not in words.not_after_title and not _eponym_follows(text, second.end(), words):
+                yield Hit("name after a title", first.start(), second.end())
+            continue
+        if gap == ", " and a in words.surnames and (b in words.given or b in words.given_word_like):
+            yield Hit("name", first.start(), second.end())
+            continue
+        if (
+            gap != " "
+            or text[first.start() - 1 : first.start()] == "-"
+            or _eponym_follows(text, second.end(), words)
+        ):
+            continue
+        if b in words.not_a_surname or b in words.eponyms_only:
+            continue
+        if a in words.given or (a in words.given_word_like and b in words.surnames):
+            yield Hit("name", first.start(), second.end())
+    # "Margaret is a 76-year-old", "David, a 34-year-old": a given name as the subject.
+    for m in re.finditer(
+        r"\b([A-Z][a-z]+)(?:,\s+an?|\s+(?:is|was)\s+an?)\s+\d{1,3}[- ](?:year|month)s?[- ]old", text
+    ):
+        if m.group(1) in words.given or m.group(1) in words.given_word_like:
+            yield Hit("name", m.start(1), m.end(1))
+    # "SMITH, JOHN" / "SMITH, John": a listed surname in capitals, a comma, a given name.
+    for m in re.finditer(rf"\b({_UPPER_WORD}),\s*([A-Z][A-Za-z]+)\b", text):
+        if re.search(r"[A-Z][a-z]+\s$", text[max(0, m.start() - 30) : m.start()]):
+            continue  # "Miller RE, Nelson SW": initials in a reference, not a surname
+        if m.group(1).title() in words.surnames and m.group(2).title() in (
+            words.given | words.given_word_like
+        ):
+            yield Hit("name", m.start(), m.end())
+
+
+def _eponym_follows(text: str, end: int, words: _Words) -> bool:
+    """True if the word after ``end`` names a sign, syndrome or the like ("Austin Flint murmur")."""
+    m = re.match(
+        r"(?:['\u2019]s)?(?:[\s-]+(?:[IVX]{1,4}|[A-D]|\d))?[\s-]+([A-Za-z]+)", text[end : end + 40]
+    )
+    return m is not None and m.group(1).lower() in words.eponym_nouns
+
+
+@functools.lru_cache(maxsize=32)
+def _institution_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    usable = [n.strip() for n in names if len(n.strip()) >= 4]
+    if not usable:
+        return None
+    body = "|".join(
+        r"\s+".join(re.escape(w) for w in n.split()) for n in sorted(usable, key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![\w'\u2019-])(?:{body})(?![\w'\u2019-])", re.IGNORECASE)
+
+
+def _institution_hits(text: str, names: tuple[str, ...]) -> Iterator[Hit]:
+    pattern = _institution_pattern(tuple(sorted(set(names))))
+    if pattern is not None:
+        for m in pattern.finditer(text):
+            yield Hit("hospital name", m.start(), m.end())
+
+
+def _merge(hits: list[Hit]) -> list[Hit]:
+    merged: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.start, -h.end)):
+        if merged and hit.start < merged[-1].end:
+            last = merged[-1]
+            if hit.end > last.end:
+                merged[-1] = Hit(last.kind, last.start, hit.end)
+            continue
+        merged.append(hit)
+    return merged

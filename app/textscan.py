@@ -52,11 +52,53 @@ class _Words:
     eponym_nouns: frozenset[str]
     not_a_surname: frozenset[str]
     hospital_generic: frozenset[str]
-    eponym_phrases: re.Pattern[str]
-    holidays: re.Pattern[str]
+    eponym_phrases: _Phrases
+    holidays: _Phrases
     hospital: re.Pattern[str]
     street: re.Pattern[str]
     street_alone: re.Pattern[str]
+
+
+class _Phrases:
+    """Fixed phrases ("Christmas Day", "Sister Mary Joseph"), found word by word.
+
+    One alternation of every phrase tried at every position costs milliseconds per kB;
+    looking up each word's first letters in a dict and trying only the phrases that
+    start with that word costs a tenth of that (scripts/bench/phi_scan.py).
+    """
+
+    _WORD = re.compile(r"[^\W\d_][\w'\u2019]*")
+
+    def __init__(self, phrases: Iterable[str], *, ignore_case: bool) -> None:
+        self.ignore_case = ignore_case
+        by_first: dict[str, list[str]] = {}
+        for phrase in phrases:
+            first, *_rest = phrase.split()
+            body = r"[\s-]+".join(re.escape(w) for w in phrase.split())
+            by_first.setdefault(self._key(first), []).append(body)
+        flags = re.IGNORECASE if ignore_case else 0
+        self.patterns = {
+            key: re.compile(
+                "(?:" + "|".join(sorted(bodies, key=len, reverse=True)) + r")(?![\w'\u2019])", flags
+            )
+            for key, bodies in by_first.items()
+        }
+
+    def _key(self, word: str) -> str:
+        return word.lower() if self.ignore_case else word
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        for word in self._WORD.finditer(text):
+            if spans and word.start() < spans[-1][1]:
+                continue
+            # The dict key is the phrase's first word, which may end in "'s" or "."
+            pattern = self.patterns.get(self._key(word.group()))
+            if pattern is None:
+                pattern = self.patterns.get(self._key(word.group().rstrip(".")))
+            if pattern is not None and (m := pattern.match(text, word.start())):
+                spans.append((m.start(), m.end()))
+        return spans
 
 
 def _alternation(items: Iterable[str]) -> str:
@@ -68,7 +110,6 @@ def _words() -> _Words:
     names: dict[str, Any] = json.loads((_DATA / "person_names.json").read_text("utf-8"))
     lists: dict[str, list[str]] = yaml.safe_load((_DATA / "phi_words.yaml").read_text("utf-8"))
     surnames = frozenset(names["surnames"])
-    phrases = [r"[\s-]+".join(re.escape(w) for w in p.split()) for p in lists["eponym_phrases"]]
     suffixes = _alternation(lists["hospital_suffixes"]).replace(r"\ ", r"\s+")
     street_suffixes = _alternation(lists["street_suffixes"])
     return _Words(
@@ -81,12 +122,8 @@ def _words() -> _Words:
         eponym_nouns=frozenset(w.lower() for w in lists["eponym_nouns"]),
         not_a_surname=frozenset(lists["not_a_surname"]),
         hospital_generic=frozenset(w.lower() for w in lists["hospital_generic_words"]),
-        eponym_phrases=re.compile(
-            r"\b(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")\b", re.IGNORECASE
-        ),
-        holidays=re.compile(
-            r"\b(?:" + _alternation(lists["holidays"]).replace(r"\ ", r"\s+") + r")(?![\w'\u2019])"
-        ),
+        eponym_phrases=_Phrases(lists["eponym_phrases"], ignore_case=True),
+        holidays=_Phrases(lists["holidays"], ignore_case=False),
         # Capitalised words (with "of", "and", "for", "the" between them) ending in a suffix.
         hospital=re.compile(
             rf"(?<![\w'\u2019-])((?:(?:{_CAP})\s+(?:(?:and|of|for|the|&|de|la|del)\s+)*)+)"
@@ -222,7 +259,9 @@ def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
         return []
     words = _words()
     # Eponyms are blanked (same length, so offsets hold) so their names never match.
-    masked = words.eponym_phrases.sub(lambda m: " " * len(m.group()), text)
+    masked = text
+    for start, end in words.eponym_phrases.find(text):
+        masked = masked[:start] + " " * (end - start) + masked[end:]
     hits = list(_pattern_hits(masked, words))
     hits.extend(_institution_hits(text, tuple(institutions)))
     return _merge(hits)
@@ -247,8 +286,8 @@ def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
         first, second = int(m.group(1)), int(m.group(3))
         if 1 <= first <= 31 and 1 <= second <= 31 and min(first, second) <= 12:
             yield Hit("date", m.start(), m.end())
-    for m in words.holidays.finditer(text):
-        yield Hit("date", m.start(), m.end())
+    for start, end in words.holidays.find(text):
+        yield Hit("date", start, end)
     for m in words.hospital.finditer(text):
         named = [w for w in re.findall(r"[\w'\u2019.-]+", m.group(1)) if w[0].isupper()]
         if any(w.lower() not in words.hospital_generic for w in named):

@@ -48,6 +48,7 @@ class _Words:
     surnames: frozenset[str]
     titles: frozenset[str]
     not_after_title: frozenset[str]
+    eponyms: frozenset[str]
     eponyms_only: frozenset[str]
     eponym_nouns: frozenset[str]
     not_a_surname: frozenset[str]
@@ -118,6 +119,7 @@ def _words() -> _Words:
         surnames=surnames,
         titles=frozenset(lists["titles"]),
         not_after_title=frozenset(lists["not_after_title"]),
+        eponyms=frozenset(lists["eponyms"]),
         eponyms_only=frozenset(lists["eponyms"]) - surnames,
         eponym_nouns=frozenset(w.lower() for w in lists["eponym_nouns"]),
         not_a_surname=frozenset(lists["not_a_surname"]),
@@ -130,7 +132,7 @@ def _words() -> _Words:
             rf"(?:{suffixes})(?![\w'\u2019-])"
         ),
         street=re.compile(
-            r"(?<![\w/.-])(?:(?:Unit|Flat|Apt|Apartment|Suite|Shop|Lot|Level)\s+\d+[A-Za-z]?,?\s+)?"
+            r"(?<![\w/.-])(?:(?:Unit|Flat|Apt|Apartment|Suite|Shop|Lot|Level)\.?\s+\d+[A-Za-z]?,?\s+)?"
             r"\d{1,5}[A-Za-z]?(?:\s?[/-]\s?\d{1,5}[A-Za-z]?)?,?\s+"
             rf"(?:(?:{_CAP})\s+){{1,3}}(?:{street_suffixes})\b"
         ),
@@ -140,11 +142,65 @@ def _words() -> _Words:
     )
 
 
-# A capitalised word: "Smith", "O'Brien", "McEwin", "Smith-Jones", "St.", "St".
+# A capitalised word: "Smith", "O'Brien", "McEwin", "Smith-Jones", "Förster", "St.".
+# Latin letters with diacritics count (Latin-1 and Latin Extended-A: "Łukasz", "Jähn").
 _Q = "'\u2019"  # apostrophes: typed and typographic
-_CAP = rf"(?:St\.?|[A-Z](?:[a-z]+(?:[A-Z][a-z]+)?|[{_Q}][A-Z][a-z]+)(?:-[A-Z][a-z]+)*(?:[{_Q}]s)?)"
-_NAME_TOKEN = re.compile(
-    rf"(?<![\w{_Q}-])[A-Z](?:[a-z]+(?:[A-Z][a-z]+)?|[{_Q}][A-Z][a-z]+)(?:-[A-Z][a-z]+)*(?![\w{_Q}])"
+_UP = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f"
+_LO = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
+_WORD = rf"[{_UP}](?:[{_LO}]+(?:[{_UP}][{_LO}]+)?|[{_Q}][{_UP}][{_LO}]+)(?:-[{_UP}][{_LO}]+)*"
+_CAP = rf"(?:St\.?|{_WORD}(?:[{_Q}]s)?)"
+# Lower-case particles that open a surname: "Victoria de Bruin", "Casper van der Meulen".
+_PARTICLE = r"(?:van|von|de|den|der|da|di|du|del|della|dos|das|le|la|ter|ten|bin|ibn|al|el|'t)"
+# A name token: a capitalised word, perhaps after particles; its last word is looked up.
+_NAME_TOKEN = re.compile(rf"(?<![\w{_Q}-])(?:{_PARTICLE}\s+)*{_WORD}(?![\w{_Q}])")
+# Words just before an unlisted name that make it one: "referred by Koen Zwijsen".
+_NAME_CUES = frozenset(
+    [
+        "by",
+        "with",
+        "to",
+        "from",
+        "for",
+        "patient",
+        "patient:",
+        "name",
+        "name:",
+        "named",
+        "pt",
+        "pt:",
+        "son",
+        "daughter",
+        "wife",
+        "husband",
+        "partner",
+        "mother",
+        "father",
+        "brother",
+        "carer",
+        "guardian",
+    ]
+)
+# Verbs after a sentence-opening pair that make it a person: "Camilo Burgos presented".
+_SUBJECT_VERBS = frozenset(
+    [
+        "presented",
+        "re-presented",
+        "attended",
+        "returned",
+        "was",
+        "is",
+        "has",
+        "had",
+        "developed",
+        "underwent",
+        "reported",
+        "complained",
+        "noticed",
+        "fell",
+        "collapsed",
+        "denies",
+        "denied",
+    ]
 )
 _UPPER_WORD = r"[A-Z]{2,}(?:['\u2019-][A-Z]+)*"
 
@@ -238,6 +294,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 
+# "Case 3 Teaching Point", "Figure 2 Coronal View": a number that labels, not a house.
+_NUMBERED_THING = re.compile(
+    r"\b(?:case|figure|fig|image|images|series|slice|question|step|table|level|segment|grade|"
+    r"type|stage|part|option|day|week|phase|class|zone|station|rib|score|version|chapter|"
+    r"page|section|item|no|number)\.?\s*$",
+    re.IGNORECASE,
+)
+_EIGHT_DIGITS = re.compile(r"(?<![\w.])(\d{4})[\s.-](\d{4})(?![\w]|[.,-]\d)")
 _NUMERIC_DATE = re.compile(r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w/]|[.-]\d)")
 _URL_PATIENT = re.compile(
     r"(?<![a-z])(?:patients?|mrn|accession|study|studies|series|instances?|pid|records?|chart|"
@@ -302,7 +366,16 @@ def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
         yield Hit("hospital name", m.start(), m.end())
     for pattern in (words.street, words.street_alone):
         for m in pattern.finditer(text):
-            yield Hit("street address", m.start(), m.end())
+            if not _NUMBERED_THING.search(text[max(0, m.start() - 12) : m.start()]):
+                yield Hit("street address", m.start(), m.end())
+    # 8 digits in two fours: a local phone number, unless it is a range of years...
+    # Nor a page range ("357:1391-1396").
+    for m in _EIGHT_DIGITS.finditer(text):
+        low, high = int(m.group(1)), int(m.group(2))
+        years = all(re.fullmatch(r"(?:19|20)\d\d", part) for part in m.groups())
+        pages = text[m.end(1)] == "-" and 0 < high - low < 1000
+        if not (years or pages or text[max(0, m.start() - 1) : m.start()] == ":"):
+            yield Hit("phone number", m.start(), m.end())
     yield from _name_hits(text, words)
 
 
@@ -310,23 +383,41 @@ def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
     tokens = list(_NAME_TOKEN.finditer(text))
     for first, second in itertools.pairwise(tokens):
         gap = text[first.end() : second.start()]
-        a, b = first.group(), second.group()
-        if gap.strip(" .") == "" and "\n" not in gap and a.rstrip(".") in words.titles:
+        # Lists hold the word a particle leads to: "van der Meulen" is looked up as "Meulen".
+        a, b = first.group().split()[-1], second.group().split()[-1]
+        plain_a = " " not in first.group()  # a given name, a title: no particle before it
+        if gap.strip(" .") == "" and "\n" not in gap and plain_a and a.rstrip(".") in words.titles:
             if b not in words.not_after_title and not _eponym_follows(text, second.end(), words):
                 yield Hit("name after a title", first.start(), second.end())
             continue
-        if gap == ", " and a in words.surnames and (b in words.given or b in words.given_word_like):
-            yield Hit("name", first.start(), second.end())
+        if gap == ", ":
+            if (a in words.surnames and (b in words.given or b in words.given_word_like)) or (
+                _cued(text, first.start()) and _unlisted_name(a, b, words)
+            ):
+                yield Hit("name", first.start(), second.end())
             continue
-        if (
-            gap != " "
-            or text[first.start() - 1 : first.start()] == "-"
-            or _eponym_follows(text, second.end(), words)
+        if gap != " " or not plain_a:
+            continue
+        if text[first.start() - 1 : first.start()] == "-" or _eponym_follows(
+            text, second.end(), words
         ):
             continue
         if b in words.not_a_surname or b in words.eponyms_only:
             continue
-        if a in words.given or (a in words.given_word_like and b in words.surnames):
+        if (
+            a in words.given
+            or (a in words.given_word_like and b in words.surnames)
+            or (
+                _unlisted_name(a, b, words)
+                and (
+                    _cued(text, first.start())
+                    or (
+                        _opens_sentence(text, first.start())
+                        and _subject_follows(text, second.end())
+                    )
+                )
+            )
+        ):
             yield Hit("name", first.start(), second.end())
     # "Margaret is a 76-year-old", "David, a 34-year-old": a given name as the subject.
     for m in re.finditer(
@@ -342,6 +433,32 @@ def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
             words.given | words.given_word_like
         ):
             yield Hit("name", m.start(), m.end())
+
+
+def _unlisted_name(a: str, b: str, words: _Words) -> bool:
+    """Whether two capitalised words may be a name that the lists do not hold."""
+    return not any(
+        w in words.not_a_surname
+        or w.lower() in words.hospital_generic
+        or w in words.eponyms
+        or w.rstrip(".") in words.titles
+        or w.lower() in words.eponym_nouns
+        for w in (a, b)
+    )
+
+
+def _cued(text: str, start: int) -> bool:
+    m = re.search(r"(\S+)\s+$", text[max(0, start - 20) : start])
+    return m is not None and m.group(1).lower() in _NAME_CUES
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    return re.search(r"(?:^|[.!?:;]\s+|\n\s*)$", text[max(0, start - 4) : start]) is not None
+
+
+def _subject_follows(text: str, end: int) -> bool:
+    m = re.match(r"\s+([\w-]+)", text[end : end + 20])
+    return m is not None and m.group(1).lower() in _SUBJECT_VERBS
 
 
 def _eponym_follows(text: str, end: int, words: _Words) -> bool:

@@ -153,54 +153,46 @@ _CAP = rf"(?:St\.?|{_WORD}(?:[{_Q}]s)?)"
 _PARTICLE = r"(?:van|von|de|den|der|da|di|du|del|della|dos|das|le|la|ter|ten|bin|ibn|al|el|'t)"
 # A name token: a capitalised word, perhaps after particles; its last word is looked up.
 _NAME_TOKEN = re.compile(rf"(?<![\w{_Q}-])(?:{_PARTICLE}\s+)*{_WORD}(?![\w{_Q}])")
-# Words just before an unlisted name that make it one: "referred by Koen Zwijsen".
+# Words just before an unlisted name that make it one: "Patient: Conradi, Cemal", "her
+# son Koen Zwijsen". Prepositions such as "with" are left out on purpose: in quiz text
+# "consistent with Pulmonary Embolism" is a diagnosis, not a person.
 _NAME_CUES = frozenset(
     [
-        "by",
-        "with",
-        "to",
-        "from",
-        "for",
-        "patient",
-        "patient:",
-        "name",
-        "name:",
-        "named",
-        "pt",
-        "pt:",
-        "son",
-        "daughter",
-        "wife",
-        "husband",
-        "partner",
-        "mother",
-        "father",
-        "brother",
-        "carer",
-        "guardian",
+        *("patient", "patient:", "name", "name:", "named", "pt", "pt:"),
+        *("son", "daughter", "wife", "husband", "partner", "mother", "father", "brother"),
+        *("carer", "guardian"),
     ]
 )
-# Verbs after a sentence-opening pair that make it a person: "Camilo Burgos presented".
+# "by" is a cue only after what people do: "seen in clinic by Koen Zwijsen", not
+# "caused by Small Bowel Obstruction".
+_BY_A_PERSON = re.compile(
+    r"\b(?:seen|referred|reported|reviewed|examined|assessed|discussed|dictated|signed|"
+    r"verified|authori[sz]ed|performed|requested|interpreted|read|sent|scanned|treated|"
+    r"managed|operated|admitted|imaged|found|brought|accompanied|attended|called|booked|"
+    r"supervised|drained|biopsied|injected)\b[^.,;:!?]{0,30}\bby\s+$",
+    re.IGNORECASE,
+)
+# Verbs of a person after a sentence-opening pair: "Camilo Burgos presented with pain".
 _SUBJECT_VERBS = frozenset(
     [
         "presented",
         "re-presented",
         "attended",
         "returned",
-        "was",
-        "is",
-        "has",
-        "had",
-        "developed",
-        "underwent",
-        "reported",
         "complained",
         "noticed",
         "fell",
         "collapsed",
         "denies",
         "denied",
+        "underwent",
     ]
+)
+# Endings of medical words, which an unlisted name must not have ("Pulmonary Embolism",
+# "Streptococcus Pneumoniae", "Ulcerative Colitis").
+_MEDICAL_ENDING = re.compile(
+    r"(?:itis|osis|oma|omas|ism|emia|aemia|pathy|algia|ectomy|otomy|ostomy|plasty|scopy|"
+    r"graphy|gram|ary|ous|ive|ular|ity|ion|ment|ence|ance|ia|ae)$"
 )
 _UPPER_WORD = r"[A-Z]{2,}(?:['\u2019-][A-Z]+)*"
 
@@ -443,13 +435,15 @@ def _unlisted_name(a: str, b: str, words: _Words) -> bool:
         or w in words.eponyms
         or w.rstrip(".") in words.titles
         or w.lower() in words.eponym_nouns
+        or _MEDICAL_ENDING.search(w)
         for w in (a, b)
     )
 
 
 def _cued(text: str, start: int) -> bool:
-    m = re.search(r"(\S+)\s+$", text[max(0, start - 20) : start])
-    return m is not None and m.group(1).lower() in _NAME_CUES
+    before = text[max(0, start - 50) : start]
+    m = re.search(r"(\S+)\s+$", before)
+    return m is not None and (m.group(1).lower() in _NAME_CUES or bool(_BY_A_PERSON.search(before)))
 
 
 def _opens_sentence(text: str, start: int) -> bool:

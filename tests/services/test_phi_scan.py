@@ -155,6 +155,13 @@ def test_labelled_corpus_recall_and_false_alarms(
         ),
         ("Admitted to Hospital B overnight.", "hospital name", "Hospital B"),
         ("Admitted under orthopaedics at outback district.", "hospital name", "outback district"),
+        ("Discussed with Dr Förster today.", "name after a title", "Dr Förster"),
+        ("Seen in clinic by Casper van der Meulen.", "name", "Casper van der Meulen"),
+        ("Referred by Koen Zwijsen.", "name", "Koen Zwijsen"),
+        ("Patient: Conradi, Cemal.", "name", "Conradi, Cemal"),
+        ("Stéphanie Blot presented with pain.", "name", "Stéphanie Blot"),
+        ("He lives at 934 Barker Cruiseway.", "street address", "934 Barker Cruiseway"),
+        ("Call 7547-0638 after hours.", "phone number", "7547-0638"),
     ],
 )
 def test_issue_examples_are_found_where_they_are(
@@ -185,6 +192,11 @@ def test_issue_examples_are_found_where_they_are(
         "Miller RE, Nelson SW. The roentgenologic demonstration of free air. Radiology.",
         "National Institute for Health and Care Excellence head injury guideline.",
         "Reference: https://pubmed.ncbi.nlm.nih.gov/12345678/ and PMID: 23456789.",
+        "Lancet 2001;357:1391-1396. Data from 2019-2020.",
+        "Answer: consistent with Pulmonary Embolism, caused by Small Bowel Obstruction.",
+        "Retrieved by the Royal Flying Doctor Service; St John Ambulance attended.",
+        "Figure 2 Coronal View. Case 3 Teaching Point.",
+        "Abdominal Ultrasound was performed, followed by Contrast Enhanced CT.",
     ],
 )
 def test_teaching_prose_is_left_alone(session: Session, registered: None, text: str) -> None:

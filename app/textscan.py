@@ -1,8 +1,10 @@
 """Find text that looks like a patient identifier: rules plus name and word lists, no database.
 
-Why own rules: the maintained offline detectors were measured on the labelled set in
-tests/data/phi_corpus.txt (scripts/bench/phi_detectors.py) and none came close; see the
-figures in app/services/phi_scan.py. Clinical identifiers have shapes that general PII
+Why own rules: the maintained offline detectors (scrubadub, presidio-analyzer's pattern
+recognizers, philter-lite) were measured on the labelled set tests/data/phi_corpus.txt
+and on Faker-made identifiers (scripts/bench/phi_detectors.py): none found more than
+0.7 of the identifiers, and none added to these rules helped; the figures are in
+app/services/phi_scan.py. Clinical identifiers have shapes that general PII
 tools do not know (ages over 89, "UR 0045123", "Royal Darwin Hospital", "Monday 3rd"),
 and teaching prose is full of names that are not people ("Smith fracture", "Austin
 Flint murmur", "Sister Mary Joseph nodule"), so the rules below are built around both.
@@ -294,7 +296,11 @@ _NUMBERED_THING = re.compile(
     re.IGNORECASE,
 )
 _EIGHT_DIGITS = re.compile(r"(?<![\w.])(\d{4})[\s.-](\d{4})(?![\w]|[.,-]\d)")
-_NUMERIC_DATE = re.compile(r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w/]|[.-]\d)")
+# 12/03/2024, 4/5/23, 05.11.22; the year has two digits or is 19xx/20xx, so that
+# "2.25.8781" (a UID) is not a date.
+_NUMERIC_DATE = re.compile(
+    r"(?<![\w/.-])(\d{1,2})([/.-])(\d{1,2})\2((?:19|20)\d{2}|\d{2})(?![\w/]|[.-]\d)"
+)
 _URL_PATIENT = re.compile(
     r"(?<![a-z])(?:patients?|mrn|accession|study|studies|series|instances?|pid|records?|chart|"
     r"encounters?|visits?|ehr|emr|pacs|wado|viewer|dicomweb|uid)"

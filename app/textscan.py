@@ -471,13 +471,23 @@ def _eponym_follows(text: str, end: int, words: _Words) -> bool:
 
 @functools.lru_cache(maxsize=32)
 def _institution_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
-    usable = [n.strip() for n in names if len(n.strip()) >= 4]
-    if not usable:
+    """Registered names as whole words: any case from four letters on ("outback district");
+    shorter ones ("RDH", "QEH") only as written, so that "RDH" never matches "rdh" in a word."""
+
+    def body(group: list[str]) -> str:
+        return "|".join(
+            r"\s+".join(re.escape(w) for w in n.split())
+            for n in sorted(group, key=len, reverse=True)
+        )
+
+    names = tuple(n.strip() for n in names)
+    long = [n for n in names if len(n) >= 4]
+    short = [n for n in names if 2 <= len(n) < 4]
+    parts = [f"(?i:{body(long)})"] if long else []
+    parts += [body(short)] if short else []
+    if not parts:
         return None
-    body = "|".join(
-        r"\s+".join(re.escape(w) for w in n.split()) for n in sorted(usable, key=len, reverse=True)
-    )
-    return re.compile(rf"(?<![\w'\u2019-])(?:{body})(?![\w'\u2019-])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w'\u2019-])(?:{'|'.join(parts)})(?![\w'\u2019-])")
 
 
 def _institution_hits(text: str, names: tuple[str, ...]) -> Iterator[Hit]:

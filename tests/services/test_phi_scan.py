@@ -215,6 +215,15 @@ def test_registered_institutions_come_from_the_database(
     ]
 
 
+def test_short_registered_names_match_only_as_written(
+    session: Session, create_institution: Callable[..., Institution]
+) -> None:
+    create_institution("RDH")
+    text = "Imaged at RDH; the third rdh sample was not."
+    findings = phi_scan.scan(session, {"History": text})
+    assert [text[f.start : f.end] for f in findings] == ["RDH"]
+
+
 def test_findings_are_capped_and_named_by_field(session: Session) -> None:
     fields = {f"Comment {i}": f"Call 0412 345 {i:03d} or Dr Brown." for i in range(40)}
     findings = phi_scan.scan(session, fields)

@@ -66,8 +66,8 @@ class _Phrases:
     """Fixed phrases ("Christmas Day", "Sister Mary Joseph"), found word by word.
 
     One alternation of every phrase tried at every position costs milliseconds per kB;
-    looking up each word's first letters in a dict and trying only the phrases that
-    start with that word costs a tenth of that (scripts/bench/phi_scan.py).
+    looking each word up in a dict and trying only the phrases that start with it costs
+    a fraction of that (scripts/bench/phi_scan.py).
     """
 
     _WORD = re.compile(r"[^\W\d_][\w'\u2019]*")
@@ -78,7 +78,7 @@ class _Phrases:
         for phrase in phrases:
             first, *_rest = phrase.split()
             body = r"[\s-]+".join(re.escape(w) for w in phrase.split())
-            by_first.setdefault(self._key(first), []).append(body)
+            by_first.setdefault(self._key(first.rstrip(".")), []).append(body)
         flags = re.IGNORECASE if ignore_case else 0
         self.patterns = {
             key: re.compile(
@@ -95,10 +95,8 @@ class _Phrases:
         for word in self._WORD.finditer(text):
             if spans and word.start() < spans[-1][1]:
                 continue
-            # The dict key is the phrase's first word, which may end in "'s" or "."
+            # Keyed by the phrase's first word without a full stop ("St." as "St").
             pattern = self.patterns.get(self._key(word.group()))
-            if pattern is None:
-                pattern = self.patterns.get(self._key(word.group().rstrip(".")))
             if pattern is not None and (m := pattern.match(text, word.start())):
                 spans.append((m.start(), m.end()))
         return spans
@@ -314,8 +312,8 @@ _REFERENCE_NUMBER = re.compile(r"(?:PMID|PMCID|PMC|pubmed|doi|ISBN|ISSN)[\s:/.#=
 def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
     """Every passage of ``text`` that looks like an identifier, overlapping passages merged.
 
-    ``institutions`` are registered hospital names, matched as whole words in any case
-    (so "Hospital B" does not match "hospital by").
+    ``institutions`` are registered hospital names, matched as whole words (so
+    "Hospital B" does not match "hospital by"), in any case from four letters on.
     """
     if not text:
         return []

@@ -129,7 +129,8 @@ def _words() -> _Words:
         # Capitalised words (with "of", "and", "for", "the" between them) ending in a suffix.
         hospital=re.compile(
             rf"(?<![\w'\u2019-])((?:(?:{_CAP})\s+(?:(?:and|of|for|the|&|de|la|del)\s+)*)+)"
-            rf"(?:{suffixes})(?![\w'\u2019-])"
+            # The suffix in any case: "Kasr Aini hospital" as well as "Royal Darwin Hospital".
+            rf"(?i:{suffixes})(?![\w'\u2019-])"
         ),
         street=re.compile(
             r"(?<![\w/.-])(?:(?:Unit|Flat|Apt|Apartment|Suite|Shop|Lot|Level)\.?\s+\d+[A-Za-z]?,?\s+)?"
@@ -349,8 +350,20 @@ def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
     for start, end in words.holidays.find(text):
         yield Hit("date", start, end)
     for m in words.hospital.finditer(text):
-        named = [w for w in re.findall(r"[\w'\u2019.-]+", m.group(1)) if w[0].isupper()]
-        if any(w.lower() not in words.hospital_generic for w in named):
+        found = re.findall(r"[\w'\u2019.-]+", m.group(1))
+        named = [w for w in found if w[0].isupper()]
+        if text[m.end(1)].islower():
+            # "Kasr Aini hospital": with a lower-case suffix, only plain proper names count,
+            # and one word opening a sentence does not ("Contact the clinic", "Marfan clinic").
+            if (
+                len(named) == len(found)
+                and not any(
+                    w.lower() in words.hospital_generic or w in words.eponyms for w in named
+                )
+                and (len(named) >= 2 or not _opens_sentence(text, m.start()))
+            ):
+                yield Hit("hospital name", m.start(), m.end())
+        elif any(w.lower() not in words.hospital_generic for w in named):
             yield Hit("hospital name", m.start(), m.end())
     for m in re.finditer(r"\b(?:St\.?|Saint)\s+[A-Z][a-z]+['\u2019]s\b", text):
         yield Hit("hospital name", m.start(), m.end())
@@ -377,14 +390,23 @@ def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
 
 def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
     tokens = list(_NAME_TOKEN.finditer(text))
-    for first, second in itertools.pairwise(tokens):
+    for index, (first, second) in enumerate(itertools.pairwise(tokens)):
         gap = text[first.end() : second.start()]
         # Lists hold the word a particle leads to: "van der Meulen" is looked up as "Meulen".
         a, b = first.group().split()[-1], second.group().split()[-1]
         plain_a = " " not in first.group()  # a given name, a title: no particle before it
         if gap.strip(" .") == "" and "\n" not in gap and plain_a and a.rstrip(".") in words.titles:
             if b not in words.not_after_title and not _eponym_follows(text, second.end(), words):
-                yield Hit("name after a title", first.start(), second.end())
+                end = second.end()
+                # "Dr Radhiana Hassan": the surname after an unlisted given name belongs to it.
+                if index + 2 < len(tokens):
+                    third = tokens[index + 2]
+                    if (
+                        text[end : third.start()] == " "
+                        and third.group() not in words.not_a_surname
+                    ):
+                        end = third.end()
+                yield Hit("name after a title", first.start(), end)
             continue
         if gap == ", ":
             if (a in words.surnames and (b in words.given or b in words.given_word_like)) or (

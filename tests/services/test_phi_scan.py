@@ -162,6 +162,8 @@ def test_labelled_corpus_recall_and_false_alarms(
         ("Stéphanie Blot presented with pain.", "name", "Stéphanie Blot"),
         ("He lives at 934 Barker Cruiseway.", "street address", "934 Barker Cruiseway"),
         ("Call 7547-0638 after hours.", "phone number", "7547-0638"),
+        ("Radiologist, Kasr Aini hospital, Egypt.", "hospital name", "Kasr Aini hospital"),
+        ("Case contribution: Dr Radhiana Hassan.", "name after a title", "Dr Radhiana Hassan"),
     ],
 )
 def test_issue_examples_are_found_where_they_are(
@@ -197,6 +199,7 @@ def test_issue_examples_are_found_where_they_are(
         "Retrieved by the Royal Flying Doctor Service; St John Ambulance attended.",
         "Figure 2 Coronal View. Case 3 Teaching Point.",
         "Abdominal Ultrasound was performed, followed by Contrast Enhanced CT.",
+        "Contact the clinic for a booking. Seen in the Marfan clinic and the Fracture clinic.",
     ],
 )
 def test_teaching_prose_is_left_alone(session: Session, registered: None, text: str) -> None:

@@ -235,8 +235,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "age over 89",
         re.compile(
-            rf"(?<![\w.])(?:{_AGE}|{_NINETY})\s*-?\s*(?:years?|yrs?|y)[\s-]*(?:old|of\s+age)?(?![\w])"
-            rf"|(?<![\w.]){_AGE}\s*(?:yo|y/o|y\.o\.?)(?![\w/])"
+            # "93-year-old", "102 years old", "ninety-one years of age" ("100 years ago" is not)
+            rf"(?<![\w.])(?:{_AGE}|{_NINETY})\s*-?\s*(?:years?|yrs?|y)[\s-]*(?:old|of\s+age)(?![\w])"
+            rf"|(?<![\w.]){_AGE}\s*(?:yo|y/o|y\.o\.?|yrs?|y)(?![\w/])"
             rf"|(?<![\w.]){_AGE}[MF](?![\w])"
             rf"|\b(?:aged?|age:|age\s+of)\s*{_AGE}(?!\s*(?:days?|weeks?|months?|%|\.\d))\b"
             rf"|\b(?:man|woman|lady|gentleman|male|female|patient)\s+of\s+{_AGE}\b",

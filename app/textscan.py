@@ -421,7 +421,8 @@ def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
             text, second.end(), words
         ):
             continue
-        if b in words.not_a_surname or b in words.eponyms_only:
+        # "Von Hippel-Lindau": a hyphenated eponym is no surname.
+        if b in words.not_a_surname or any(part in words.eponyms_only for part in b.split("-")):
             continue
         if (
             a in words.given

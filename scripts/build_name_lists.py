@@ -92,6 +92,13 @@ ALWAYS_WORD_LIKE = {
     "Tory",
     "Deacon",
 }
+# Calendar words are dates, not names ("Sunday Morning", "Easter"); the months that are
+# also common given names (April, May, June, August) stay, as word-like names.
+NOT_NAMES = {
+    *("January", "February", "March", "July", "September", "October", "November"),
+    *("December", "Easter", "Christmas"),
+    *("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
 WORD = re.compile(r"^[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)*$")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,10 +124,13 @@ def main() -> None:
             given.extend(getattr(provider, attr, None) or ())
         surnames.extend(getattr(provider, "last_names", None) or ())
     words = {w for w in Path("/usr/share/dict/words").read_text().split() if w.islower()}
-    given_set = {g for g in given if WORD.match(g) and len(g) >= 2}
+    given_set = {g for g in given if WORD.match(g) and len(g) >= 2 and g not in NOT_NAMES}
     surname_set = {s for s in surnames if WORD.match(s) and len(s) >= 2}
+    # Two letters ("Al", "Le", "Li", "Na") are too often something else: "et al", "Le Fort".
     word_like = {
-        g for g in given_set if (g.lower() in words and g not in common) or g in ALWAYS_WORD_LIKE
+        g
+        for g in given_set
+        if (g.lower() in words and g not in common) or g in ALWAYS_WORD_LIKE or len(g) <= 2
     }
     data = {
         "about": "Given names and surnames for the identifier scan; rebuilt by "

@@ -201,6 +201,7 @@ def test_issue_examples_are_found_where_they_are(
         "Abdominal Ultrasound was performed, followed by Contrast Enhanced CT.",
         "Contact the clinic for a booking. Seen in the Marfan clinic and the Fracture clinic.",
         "First described 100 years ago; saturation was 92 on air.",
+        "Inferior Vena Cava Filter. Von Hippel-Lindau patients. Sunday Morning List.",
     ],
 )
 def test_teaching_prose_is_left_alone(session: Session, registered: None, text: str) -> None:

@@ -155,11 +155,12 @@ _PARTICLE = r"(?:van|von|de|den|der|da|di|du|del|della|dos|das|le|la|ter|ten|bin
 # A name token: a capitalised word, perhaps after particles; its last word is looked up.
 _NAME_TOKEN = re.compile(rf"(?<![\w{_Q}-])(?:{_PARTICLE}\s+)*{_WORD}(?![\w{_Q}])")
 # Words just before an unlisted name that make it one: "Patient: Conradi, Cemal", "her
-# son Koen Zwijsen". Prepositions such as "with" are left out on purpose: in quiz text
-# "consistent with Pulmonary Embolism" is a diagnosis, not a person.
+# son Koen Zwijsen" (not "the patient Developed Fever" in title-cased text).
+# Prepositions such as "with" are left out on purpose: in quiz text "consistent with
+# Pulmonary Embolism" is a diagnosis, not a person.
 _NAME_CUES = frozenset(
     [
-        *("patient", "patient:", "name", "name:", "named", "pt", "pt:"),
+        *("patient:", "name:", "named", "pt:"),
         *("son", "daughter", "wife", "husband", "partner", "mother", "father", "brother"),
         *("carer", "guardian"),
     ]
@@ -352,6 +353,12 @@ def _pattern_hits(text: str, words: _Words) -> Iterator[Hit]:
         yield Hit("date", start, end)
     for m in words.hospital.finditer(text):
         found = re.findall(r"[\w'\u2019.-]+", m.group(1))
+        # Title-cased prose ("He Was Admitted To Hospital"): a hospital's name starts after
+        # the last function word.
+        cut = max((i + 1 for i, w in enumerate(found) if w in words.not_a_surname), default=0)
+        found = found[cut:]
+        if not found:
+            continue
         named = [w for w in found if w[0].isupper()]
         if text[m.end(1)].islower():
             # "Kasr Aini hospital": with a lower-case suffix, only plain proper names count,
@@ -421,8 +428,14 @@ def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
             text, second.end(), words
         ):
             continue
-        # "Von Hippel-Lindau": a hyphenated eponym is no surname.
-        if b in words.not_a_surname or any(part in words.eponyms_only for part in b.split("-")):
+        # "Von Hippel-Lindau": a hyphenated eponym is no surname; "Morton Neuroma" names a
+        # lesion; "In Six Weeks" (title case) opens with a function word.
+        if (
+            b in words.not_a_surname
+            or b.lower() in words.eponym_nouns
+            or a in words.not_a_surname
+            or any(part in words.eponyms_only for part in b.split("-"))
+        ):
             continue
         if (
             a in words.given
@@ -486,7 +499,8 @@ def _subject_follows(text: str, end: int) -> bool:
 def _eponym_follows(text: str, end: int, words: _Words) -> bool:
     """True if the word after ``end`` names a sign, syndrome or the like ("Austin Flint murmur")."""
     m = re.match(
-        r"(?:['\u2019]s)?(?:[\s-]+(?:[IVX]{1,4}|[A-D]|\d))?[\s-]+([A-Za-z]+)", text[end : end + 40]
+        r"(?:['\u2019]s)?(?:[\s-]+(?:(?i:[ivx]{1,4})|[A-D]|\d))?[\s-]+([A-Za-z]+)",
+        text[end : end + 40],
     )
     return m is not None and m.group(1).lower() in words.eponym_nouns
 

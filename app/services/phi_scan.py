@@ -23,9 +23,10 @@ never used for tuning) and on 1,300 sentences whose identifiers Faker made (10 l
 Added to the rules, none found a held-out identifier they missed; philter-lite found
 4 more of the 1,300 generated ones, and each added false alarms (0.6 to 6.4 %), so
 none is used. The clean sentences title-cased (as titles and captions are) raise no
-false alarm either (0/250; measured by the test, after tuning on them). The labelled set was written by the author of the rules, so the
-generated figure is the fairer one for recall, and the held-out false-alarm figure
-rests on 94 sentences (plus the shipped sample cases, which raise none).
+false alarm either (0/250; measured by the test, after tuning on them). The labelled
+set was written by the author of the rules, so the generated figure is the fairer one
+for recall, and the held-out false-alarm figure rests on 94 sentences (plus the
+shipped sample cases, which raise none).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ LABELLED = ROOT / "tests" / "data" / "freetext_answers.yaml"
 PARTS = ("tune", "holdout")
 #: Held-out sets written later, each in a file of its own, never tuned on (see each file).
 FRESH = {"fresh1": ROOT / "tests" / "data" / "freetext_fresh1.yaml"}
+#: Every part the marker is measured on, in the order the closing note prints them.
+MEASURED = (*PARTS, *FRESH)
 
 
 @dataclass
@@ -61,24 +63,25 @@ def labelled(path: Path = LABELLED) -> dict[str, dict[str, dict[str, list[str]]]
     return data
 
 
-def shipped_free_text(slug: str) -> tuple[list[str], str]:
-    """The accepted answers and stem of the shipped case's free-text question."""
+def shipped_free_text(slug: str) -> tuple[list[str], str, str]:
+    """The accepted answers and stem of the shipped case's free-text question, and the
+    case's diagnosis (what the marker is given as context in the application)."""
     folder = read_case_folder(ROOT / "cases" / slug)
     question = next(q for q in folder.questions if q.type == QuestionKind.FREE_TEXT)
-    return list(question.accepted), question.stem
+    return list(question.accepted), question.stem, folder.meta.diagnosis
 
 
 def evaluate(part: str) -> Figures:
     figures = Figures(part)
     for slug, parts in labelled(FRESH.get(part, LABELLED)).items():
-        accepted, stem = shipped_free_text(slug)
+        accepted, stem, context = shipped_free_text(slug)
         for text in parts[part]["right"]:
             figures.right += 1
-            if match_free_text(text, accepted, stem=stem) is None:
+            if match_free_text(text, accepted, stem=stem, context=context) is None:
                 figures.false_rejects.append(f"{slug}: {text!r}")
         for text in parts[part]["wrong"]:
             figures.wrong += 1
-            got = match_free_text(text, accepted, stem=stem)
+            got = match_free_text(text, accepted, stem=stem, context=context)
             if got is not None:
                 figures.false_accepts.append(f"{slug}: {text!r} (as {got!r})")
     return figures

@@ -65,10 +65,11 @@ def labelled(path: Path = LABELLED) -> dict[str, dict[str, dict[str, list[str]]]
 
 def shipped_free_text(slug: str) -> tuple[list[str], str, str]:
     """The accepted answers and stem of the shipped case's free-text question, and the
-    case's diagnosis (what the marker is given as context in the application)."""
+    case's title and diagnosis (what the marker is given as context in the application)."""
     folder = read_case_folder(ROOT / "cases" / slug)
     question = next(q for q in folder.questions if q.type == QuestionKind.FREE_TEXT)
-    return list(question.accepted), question.stem, folder.meta.diagnosis
+    context = f"{folder.meta.title} {folder.meta.diagnosis}"
+    return list(question.accepted), question.stem, context
 
 
 def evaluate(part: str) -> Figures:

@@ -39,6 +39,9 @@ from tests.freetext import FIGURES, FRESH, MEASURED, PARTS, evaluate, labelled, 
         ("acute-subdural-haematoma", "acute SDH causing mass effect"),
         ("small-bowel-obstruction", "adhesions after abdominal surgery"),
         ("extradural-haematoma", "active extradural bleeding"),
+        ("ruptured-ectopic-fast", "Morison pouch with free fluid"),  # the case title's words
+        ("pulmonary-embolism-ctpa", "multiple pulmonary emboli"),
+        ("pneumoperitoneum-erect-chest", "?pneumoperitoneum"),
     ],
 )
 def test_accepts_what_a_radiologist_accepts(slug: str, given: str) -> None:
@@ -65,6 +68,7 @@ def test_accepts_what_a_radiologist_accepts(slug: str, given: str) -> None:
         ("pneumoperitoneum-erect-chest", "no evidence of pneumoperitoneum"),
         ("pneumoperitoneum-erect-chest", "pneumoperitoneum excluded"),
         ("tension-pneumothorax", "tension pneumothorax unlikely"),
+        ("small-bowel-obstruction", "no evidence of adhesions"),
         # another space, another classification, another side
         ("pneumoperitoneum-erect-chest", "mediastinal free air"),
         ("aortic-dissection-type-a", "DeBakey III aortic dissection"),

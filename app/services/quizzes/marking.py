@@ -13,9 +13,10 @@ Scoring rules, decided here once:
   into the accepted answer *as words*, so "subdurral hematoma" still matches an accepted
   "SDH"; a word of 5-8 letters may carry one misspelling, from 9 two, shorter none ("SAH"
   never matches "SDH"). An extra word is accepted only when it is harmless: a word the
-  question's answers use, a word of the stem or of the case's diagnosis (or a synonym or
-  noun/adjective form of one), a size or acuity the answers do not contradict, what a stone
-  is like (next to a stone only) or a consequence ("with midline shift"). Refused: a
+  question's answers use, a word of the stem or of the case's title and diagnosis (or a
+  synonym or noun/adjective form of one), a size, number or acuity the answers do not
+  contradict, what a stone is like (next to a stone only) or a consequence ("with midline
+  shift"). Refused: a
   negation, a contradicted side, a real term read as a typo ("hydropneumothorax"), a
   differing or missing meaning prefix ("extradural", "hypo-", "coagulated" for
   "uncoagulated"), or any other extra word. The accepted answer that matched (as written
@@ -88,7 +89,10 @@ HEDGES: Final = frozenset(
     {"likely", "probable", "probably", "possible", "possibly", "presumed", "suspected",
      "consistent", "keeping", "compatible", "suggestive", "suggesting", "representing",
      "typical", "classic", "classical", "characteristic", "definite", "obvious", "evident",
-     "appearance", "appearances", "finding", "diagnosis", "picture"}
+     "appearance", "appearances", "finding", "diagnosis", "picture", "query", "suspicious",
+     "concerning", "indicative", "indicating", "indicates", "signifying", "suggests",
+     "shows", "showing", "demonstrates", "demonstrating", "visible", "present", "noted",
+     "identified", "evidence"}
 )
 NEGATIONS: Final = frozenset(
     {"no", "not", "without", "excluded", "exclude", "absent", "negative", "never", "none",
@@ -108,6 +112,7 @@ HARMLESS: Final = {
     "acute": ("chronic", "subacute", "hyperacute", "old"),
     **{word: _SMALL for word in (*_LARGE, "significant", "marked", "substantial")},
     **{word: _LARGE for word in _SMALL[:2]},
+    **{word: ("single", "solitary") for word in ("multiple", "numerous", "several", "many")},
     # where a finding lies, in words that name no other organ or space
     "part": (), "portion": (), "segment": (), "lumen": (), "hemithorax": (),
 }
@@ -389,8 +394,8 @@ def match_free_text(
     ``answers``), is among the learner's words in any order, a word of 5 letters or more
     allowing a misspelling (:func:`_allowed_typos`); any further word of the learner's must be
     one the question's accepted answers use ("acute" next to "acute SDH"), a word of the
-    question's ``stem`` or of the case's diagnosis (``context``: restating them adds
-    nothing), a harmless qualifier (size, acuity, certainty, what a stone is like) or a
+    question's ``stem`` or of the case's title and diagnosis (``context``: restating them
+    adds nothing), a harmless qualifier (size, acuity, certainty, what a stone is like) or a
     consequence ("with midline shift"). A negation is never harmless. Never a match:
     a side that contradicts the sides the accepted answers state (and a stated side must be
     given), a real term read as a typo ("hydropneumothorax"), or a word that differs in a
@@ -502,7 +507,7 @@ def mark(question: Question, response: dict[str, Any]) -> Marked:
             str(response.get("text", "")),
             list(question.accepted or []),
             stem=question.stem,
-            context=question.case.diagnosis if question.case else "",
+            context=f"{question.case.title} {question.case.diagnosis}" if question.case else "",
         )
         return Marked(correct=matched is not None, matched=matched or "")
     if question.kind == QuestionKind.HOTSPOT and question.hotspot:

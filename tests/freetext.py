@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LABELLED = ROOT / "tests" / "data" / "freetext_answers.yaml"
 PARTS = ("tune", "holdout")
 #: Held-out sets written later, each in a file of its own, never tuned on (see each file).
-FRESH = {"fresh1": ROOT / "tests" / "data" / "freetext_fresh1.yaml"}
+FRESH = {
+    "fresh1": ROOT / "tests" / "data" / "freetext_fresh1.yaml",
+    "fresh2": ROOT / "tests" / "data" / "freetext_fresh2.yaml",
+}
 #: Every part the marker is measured on, in the order the closing note prints them.
 MEASURED = (*PARTS, *FRESH)
 

@@ -20,6 +20,7 @@ from app.web import (
     intake,
     main,
     quizzes,
+    requests,
     search,
     security,
     sets,
@@ -36,6 +37,7 @@ class _DatabaseIdConverter(IntegerConverter):
 
 def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = _DatabaseIdConverter
+    app.request_class = requests.BoundedRequest
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown

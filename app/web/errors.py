@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, before_render_template, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from wtforms.validators import Length
 
 from app.errors import IdentifiersFound, TeachfileError
 from app.web.guard import refused
@@ -28,6 +31,7 @@ MESSAGES = {
 
 
 def init_app(app: Flask) -> None:
+    before_render_template.connect(_drop_oversized_input, app)
     app.register_error_handler(IdentifiersFound, _identifiers_found)
     app.register_error_handler(TeachfileError, _domain_error)
     app.register_error_handler(CSRFError, _csrf_error)
@@ -35,7 +39,40 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected_error)
 
 
+# An error page or flash message shows at most this much of any text (issue 17: a
+# 16 MiB field came back whole in a 400 page, a 17 MB amplifier).
+MAX_MESSAGE_CHARS = 300
+
+
+def excerpt(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis; Jinja escapes it."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# The longest text a form field legitimately holds (a case section, casefmt.py).
+MAX_FIELD_ECHO = 20_000
+
+
+def _drop_oversized_input(
+    _app: Flask, template: Any = None, context: dict[str, Any] | None = None, **_: Any
+) -> None:
+    """A form shown again after a failed validation keeps what the user typed, except a
+    field longer than it may be: that comes back empty with its error, so a 16 MiB field
+    is not sent back whole (issue 17). One place for every form of every page."""
+    for value in (context or {}).values():
+        if not isinstance(value, FlaskForm):
+            continue
+        for field in value:
+            if not field.errors or not isinstance(field.data, str):
+                continue
+            limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
+            if len(field.data) > min(limits, default=MAX_FIELD_ECHO):
+                field.data = ""
+                field.raw_data = []
+
+
 def _render(status: int, message: str) -> ResponseReturnValue:
+    message = excerpt(message)
     if request.path.startswith("/api/"):
         return {"error": message, "status": status}, status
     return render_template("errors/error.html", status=status, message=message), status

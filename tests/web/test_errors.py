@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.models import Role, User
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, csrf_token
 
 
 @pytest.mark.parametrize("path", ["/", "/auth/login", "/no/such/page", "/api/me", "/api/nope"])
@@ -75,3 +77,110 @@ def test_403_for_role_gate(
     response = client.get("/admin/audit")
     assert response.status_code == 403
     assert client.get("/api/audit").json["status"] == 403  # type: ignore[index]
+
+
+def _json_routes(case: Any) -> list[tuple[str, str]]:
+    return [
+        ("POST", "/api/cases"),
+        ("PUT", f"/api/cases/{case.slug}/draft"),
+        ("POST", f"/api/cases/{case.slug}/publish"),
+        ("POST", f"/api/cases/{case.id}/annotations"),
+        ("POST", f"/api/cases/{case.id}/comments"),
+        ("POST", "/api/institutions"),
+    ]
+
+
+@pytest.fixture
+def admin_with_draft(
+    client: FlaskClient,
+    create_user: Callable[..., User],
+    create_institution: Callable[..., Any],
+    create_case: Callable[..., Any],
+) -> tuple[str, Any]:
+    """A logged-in admin (every JSON route is open to them) and a draft case of theirs."""
+    admin = create_user(Role.ADMIN, institution=create_institution())
+    case = create_case(admin, status="draft", visibility="private")
+    AuthActions(client).login(admin.email)
+    return csrf_token(client), case
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_deeply_nested_json_is_a_400_on_every_json_route(
+    client: FlaskClient, admin_with_draft: tuple[str, Any], index: int
+) -> None:
+    token, case = admin_with_draft
+    method, path = _json_routes(case)[index]
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 40 + b"1" + b"}" * 40):
+        response = client.open(
+            path,
+            method=method,
+            data=body,
+            headers={"Content-Type": "application/json", "X-CSRFToken": token},
+        )
+        assert response.status_code == 400, (path, response.status_code)
+        assert response.json == {
+            "error": "The JSON body is nested deeper than 32 levels.",
+            "status": 400,
+        }
+
+
+def test_oversized_json_is_a_400_without_an_echo(
+    client: FlaskClient, admin_with_draft: tuple[str, Any]
+) -> None:
+    token, case = admin_with_draft
+    body = json.dumps({"title": "A" * (3 * 1024 * 1024)})
+    response = client.put(
+        f"/api/cases/{case.slug}/draft",
+        data=body,
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": "The JSON body is larger than 2 MiB.", "status": 400}
+
+
+def test_ordinary_json_still_works(
+    client: FlaskClient, admin_with_draft: tuple[str, Any]
+) -> None:
+    token, _case = admin_with_draft
+    response = client.post(
+        "/api/institutions",
+        json={"name": "Bounded General"},
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code in (200, 201), response.json
+    listed = client.get("/api/institutions").json
+    assert listed and "Bounded General" in {i["name"] for i in listed["items"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"), [("/auth/login", "email"), ("/admin/institutions", "name")]
+)
+def test_an_oversized_form_field_is_not_echoed(
+    client: FlaskClient, admin_with_draft: tuple[str, Any], path: str, field: str
+) -> None:
+    token, _case = admin_with_draft
+    response = client.post(path, data={"csrf_token": token, field: "Q" * 400_000})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert len(page) < 20_000 and "Q" * 300 not in page
+    assert "longer than" in page or "at most" in page  # the field's own error is shown
+
+
+def test_error_pages_and_flashes_show_a_short_excerpt(app: Flask, client: FlaskClient) -> None:
+    from flask import flash, render_template
+
+    from app.errors import Invalid
+
+    @app.get("/long-error")
+    def long_error() -> str:
+        raise Invalid("<b>" + "Z" * 100_000)
+
+    @app.get("/long-flash")
+    def long_flash() -> str:
+        flash("<i>" + "Y" * 100_000, "error")
+        return render_template("errors/error.html", status=400, message="x")
+
+    page = client.get("/long-error").get_data(as_text=True)
+    assert "Z" * 290 in page and "Z" * 300 not in page and "<b>" not in page
+    page = client.get("/long-flash").get_data(as_text=True)
+    assert "Y" * 290 in page and "Y" * 300 not in page and "<i>" not in page

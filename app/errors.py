@@ -8,25 +8,33 @@ from __future__ import annotations
 
 
 class TeachfileError(Exception):
-    """Base class: the message is safe to show to the user (never PHI)."""
+    """Base class: the message is safe to show to the user (never PHI).
+
+    ``code`` is a short stable name of the reason (``zip-damaged``, ``truncated``) for
+    the audit log, where the message's wording may change and no value may go.
+    """
 
     status = 400
+    default_code = "invalid"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code or self.default_code
 
 
 class NotFound(TeachfileError):
     """The object does not exist, or the actor may not know that it exists."""
 
     status = 404
+    default_code = "not-found"
 
 
 class Forbidden(TeachfileError):
     """The actor is known to see the object but may not do this to it."""
 
     status = 403
+    default_code = "forbidden"
 
 
 class Invalid(TeachfileError):
@@ -39,12 +47,26 @@ class Conflict(TeachfileError):
     """The change collides with another (duplicate, stale revision)."""
 
     status = 409
+    default_code = "conflict"
 
 
 class TooManyRequests(TeachfileError):
     """Throttled: try again later."""
 
     status = 429
+    default_code = "throttled"
+
+
+# The reason code of a refusal that names none, from its DICOM status (PS3.4 B.2.3 and
+# the receiver's own 0xC0xx statuses in app/dicom/conformance.py).
+_CODE_BY_DICOM_STATUS = {
+    0xA700: "too-large",
+    0xA900: "sop-class-mismatch",
+    0xC000: "unreadable",
+    0xC010: "invalid-uid",
+    0xC020: "invalid-pixels",
+    0xC030: "free-text-sr",
+}
 
 
 class DicomRejected(TeachfileError):
@@ -55,8 +77,11 @@ class DicomRejected(TeachfileError):
     understand).
     """
 
-    def __init__(self, message: str, dicom_status: int = 0xC000) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, dicom_status: int = 0xC000, *, code: str | None = None
+    ) -> None:
+        code = code or _CODE_BY_DICOM_STATUS.get(dicom_status, "unreadable")
+        super().__init__(message, code=code)
         self.dicom_status = dicom_status
         # The de-identified Study Instance UID, when the object got that far, so an
         # upload can refuse the rest of the study with it (all-or-nothing).
@@ -70,6 +95,7 @@ class StorageError(TeachfileError):
     """
 
     status = 507
+    default_code = "storage-failed"
 
 
 class IdentifiersFound(TeachfileError):

@@ -38,6 +38,7 @@ class Member:
     data: bytes | None
     skipped: str = ""
     quiet: bool = False  # skipped without fuss: OS litter and DICOMDIR
+    code: str = ""  # the refusal's short stable code, for the audit log
 
 
 _QUIET_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
@@ -76,12 +77,14 @@ def iter_zip(stream: IO[bytes], limits: ArchiveLimits | None = None) -> Iterator
     try:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise Invalid("The zip file is damaged or not a zip file.") from err
+        raise Invalid("The zip file is damaged or not a zip file.", code="zip-damaged") from err
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
             raise Invalid(
-                f"The zip file has {len(infos)} entries; at most {limits.max_entries} are accepted."
+                f"The zip file has {len(infos)} entries; "
+                f"at most {limits.max_entries} are accepted.",
+                code="zip-too-many-entries",
             )
         seen: set[str] = set()
         total = 0
@@ -91,10 +94,11 @@ def iter_zip(stream: IO[bytes], limits: ArchiveLimits | None = None) -> Iterator
                 yield member
                 continue
             data = _read_bounded(archive, info, limits, limits.max_total_bytes - total)
-            if isinstance(data, str):
-                if data.startswith("!"):
-                    raise Invalid(data[1:])
-                yield Member(info.filename, None, data)
+            if isinstance(data, tuple):
+                reason, code = data
+                if reason.startswith("!"):
+                    raise Invalid(reason[1:], code=code)
+                yield Member(info.filename, None, reason, code=code)
                 continue
             total += len(data)
             yield Member(info.filename, data)
@@ -110,26 +114,30 @@ def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> Member | None:
         return Member(name, None, "not a medical image (system file or DICOMDIR)", quiet=True)
     reason = _odd_name(name)
     if reason:
-        return Member(name, None, f"refused: {reason}")
+        return Member(name, None, f"refused: {reason}", code="zip-bad-name")
     if name in seen:
-        return Member(name, None, "refused: the archive holds this name twice")
+        return Member(
+            name, None, "refused: the archive holds this name twice", code="zip-duplicate"
+        )
     seen.add(name)
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        return Member(name, None, "refused: symbolic links are not followed")
+        return Member(name, None, "refused: symbolic links are not followed", code="zip-symlink")
     if info.flag_bits & 0x1:
-        return Member(name, None, "refused: encrypted entries cannot be read")
+        return Member(name, None, "refused: encrypted entries cannot be read", code="zip-encrypted")
     if PurePosixPath(base).suffix in _ARCHIVE_SUFFIXES:
-        return Member(name, None, "refused: archives inside archives are not opened")
+        return Member(
+            name, None, "refused: archives inside archives are not opened", code="zip-nested"
+        )
     return None
 
 
 def _read_bounded(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits, budget: int
-) -> bytes | str:
-    """The entry's bytes, or a reason string ("!..." ends the whole upload)."""
+) -> bytes | tuple[str, str]:
+    """The entry's bytes, or a reason and its code (a reason "!..." ends the whole upload)."""
     if info.file_size > limits.max_entry_bytes:
-        return "refused: the file is larger than an upload may hold"
+        return "refused: the file is larger than an upload may hold", "too-large"
     cap = min(limits.max_entry_bytes, budget)
     chunks: list[bytes] = []
     size = 0
@@ -142,16 +150,22 @@ def _read_bounded(
                 size += len(chunk)
                 if size > cap:
                     if cap == budget:
-                        return "!The zip file unpacks to more than an upload may hold."
-                    return "refused: the file is larger than an upload may hold"
+                        return (
+                            "!The zip file unpacks to more than an upload may hold.",
+                            "zip-too-large",
+                        )
+                    return "refused: the file is larger than an upload may hold", "too-large"
                 if (
                     size > limits.ratio_floor_bytes
                     and size > limits.max_ratio * max(info.compress_size, 1)
                 ):
-                    return "refused: the entry is compressed suspiciously well (a zip bomb?)"
+                    return (
+                        "refused: the entry is compressed suspiciously well (a zip bomb?)",
+                        "zip-bomb",
+                    )
                 chunks.append(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
-        return "refused: the entry is damaged or uses an unsupported compression"
+        return "refused: the entry is damaged or uses an unsupported compression", "zip-damaged"
     return b"".join(chunks)
 
 

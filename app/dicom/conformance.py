@@ -176,8 +176,12 @@ _FREE_TEXT_VRS: Final = frozenset({"UT", "LT", "ST"})
 _CONTENT_SEQUENCE: Final = 0x0040A730
 
 
-def _reject(message: str, status: int) -> DicomRejected:
-    return DicomRejected(message, status)
+def _reject(message: str, status: int, code: str | None = None) -> DicomRejected:
+    # Without a code the status names the reason (app/errors.py: invalid-pixels, ...).
+    return DicomRejected(message, status, code=code or _CODES.get(status))
+
+
+_CODES: Final = {STATUS_SOP_CLASS_NOT_KEPT: "sop-class-not-kept"}
 
 
 # --- raw values ------------------------------------------------------------------------------

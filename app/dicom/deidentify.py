@@ -586,7 +586,9 @@ class _Walker:
         ``types`` is the IOD's Type tree at this item's path (the root's for the object).
         """
         if depth > MAX_DEPTH:
-            raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels")
+            raise DicomRejected(
+                f"sequences are nested deeper than {MAX_DEPTH} levels", code="too-deep",
+            )
         outer = self.node
         if types is not None:
             self.node = types
@@ -677,7 +679,9 @@ class _Walker:
         try:
             value = ds[tag].value  # parses the items of a defined-length sequence
         except RecursionError:
-            raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels") from None
+            raise DicomRejected(
+                f"sequences are nested deeper than {MAX_DEPTH} levels", code="too-deep",
+            ) from None
         except Exception as exc:  # pydicom's conversion errors; name the type, not the value
             raise DicomRejected(
                 f"a sequence cannot be parsed ({type(exc).__name__})"
@@ -797,7 +801,9 @@ def _transfer_syntax(ds: Dataset) -> str:
     if pixels is not None and isinstance(pixels.value, bytes) and pixels.value[:4] == (
         b"\xfe\xff\x00\xe0"
     ):
-        raise DicomRejected("the transfer syntax of the encapsulated pixel data is unknown")
+        raise DicomRejected(
+            "the transfer syntax of the encapsulated pixel data is unknown", code="unknown-syntax"
+        )
     return ExplicitVRLittleEndian
 
 
@@ -893,7 +899,9 @@ def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
     try:
         walker.walk(ds, 0)
     except RecursionError:
-        raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels") from None
+        raise DicomRejected(
+            f"sequences are nested deeper than {MAX_DEPTH} levels", code="too-deep",
+        ) from None
     _cap_age(ds, walker)
 
     ds[0x00120062] = DataElement(0x00120062, "CS", "YES")  # Patient Identity Removed

@@ -67,6 +67,7 @@ class StoreResult:
     status: int
     outcome: str  # "stored", "duplicate", "quarantined", "refused", "failed"
     comment: str = ""
+    code: str = ""  # the reason's short stable code when refused or failed (the audit log)
 
 
 class ReceiverHooks(Protocol):
@@ -76,7 +77,9 @@ class ReceiverHooks(Protocol):
         self, calling_ae: str, address: str, data: bytes, sop_class_uid: str
     ) -> StoreResult: ...
 
-    def association_ended(self, calling_ae: str, address: str, counts: Counter[str]) -> None: ...
+    def association_ended(
+        self, calling_ae: str, address: str, counts: Counter[str], *, aborted: bool
+    ) -> None: ...
 
 
 # No real AE title contains a backslash (PS3.5 6.2), so nobody matches this one.
@@ -136,23 +139,35 @@ class _Handlers:
             )
         except Exception as err:
             log.error("storing an object failed: %s", type(err).__name__)
-            result = StoreResult(CANNOT_UNDERSTAND, "failed", "The receiver could not process it")
+            result = StoreResult(
+                CANNOT_UNDERSTAND, "failed", "The receiver could not process it", "internal"
+            )
         with self.lock:
-            self.counts.setdefault(id(event.assoc), Counter())[result.outcome] += 1
+            counts = self.counts.setdefault(id(event.assoc), Counter())
+            counts[result.outcome] += 1
+            if result.code:  # "refused:truncated": how many, for which reason
+                counts[f"{result.outcome}:{result.code}"] += 1
         status.Status = result.status
         if result.comment:
             status.ErrorComment = result.comment[:64]  # LO: 64 characters
         return status
 
-    def handle_closed(self, event: Any) -> None:
+    def handle_closed(self, event: Any, aborted: bool = False) -> None:
+        """Audit an association that stored something, and every aborted one (issue 17):
+        a C-ECHO alone is not worth an entry, a peer that broke off always is."""
         with self.lock:
             counts = self.counts.pop(id(event.assoc), None)
-        if counts:
+        if counts or aborted:
             calling_ae, address = self._peer(event)
             try:
-                self.hooks.association_ended(calling_ae, address, counts)
+                self.hooks.association_ended(
+                    calling_ae, address, counts or Counter(), aborted=aborted
+                )
             except Exception as err:
                 log.error("recording an association failed: %s", type(err).__name__)
+
+    def handle_aborted(self, event: Any) -> None:
+        self.handle_closed(event, aborted=True)
 
 
 def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler]]:
@@ -180,7 +195,7 @@ def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler
         (evt.EVT_C_ECHO, handlers.handle_echo),
         (evt.EVT_C_STORE, handlers.handle_store),
         (evt.EVT_RELEASED, handlers.handle_closed),
-        (evt.EVT_ABORTED, handlers.handle_closed),
+        (evt.EVT_ABORTED, handlers.handle_aborted),
     ]
 
 

@@ -63,8 +63,10 @@ _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _KNOWN_SYNTAXES = frozenset(str(uid) for uid in AllTransferSyntaxes)
 
 
-def _reject(message: str, status: int = _STATUS_CANNOT_UNDERSTAND) -> DicomRejected:
-    return DicomRejected(message, status)
+def _reject(
+    message: str, status: int = _STATUS_CANNOT_UNDERSTAND, code: str = "malformed"
+) -> DicomRejected:
+    return DicomRejected(message, status, code=code)
 
 
 class _Frame:
@@ -119,7 +121,8 @@ def check_structure(
         limit = frame.end if frame.end is not None else end_of_data
         if frame.end is not None and pos >= frame.end:
             if pos > frame.end:
-                raise _reject("an element runs past the end of its sequence item")
+                raise _reject("an element runs past the end of its sequence item",
+                              code="impossible-length")
             stack.pop()
             if not stack:
                 return
@@ -127,7 +130,7 @@ def check_structure(
         if pos + 8 > end_of_data:
             if frame.kind == "dataset" and pos == end_of_data:
                 return
-            raise _reject("file is truncated inside an element header")
+            raise _reject("file is truncated inside an element header", code="truncated")
         group, elem = tag_pair(buf, pos)
         tag = (group << 16) | elem
         if frame.kind in ("sequence", "fragments"):
@@ -141,15 +144,19 @@ def check_structure(
             pos += 8
             if frame.kind == "fragments":
                 if length == _UNDEFINED or pos + length > limit:
-                    raise _reject("a pixel data fragment runs past the end of the file")
+                    raise _reject("a pixel data fragment runs past the end of the file",
+                                  code="truncated")
                 pos += length
                 continue
             item_end = None if length == _UNDEFINED else pos + length
             if item_end is not None and item_end > limit:
-                raise _reject("a sequence item runs past the end of its sequence")
+                raise _reject("a sequence item runs past the end of its sequence",
+                              code="impossible-length")
             stack.append(_Frame("item", item_end, frame.implicit))
             if len(stack) > 2 * max_depth + 1:
-                raise _reject(f"sequences are nested deeper than {max_depth} levels")
+                raise _reject(
+                    f"sequences are nested deeper than {max_depth} levels", code="too-deep",
+                )
             continue
         if tag == _ITEM_END:
             if frame.kind != "item" or frame.end is not None:
@@ -165,14 +172,16 @@ def check_structure(
             vr = bytes(buf[pos + 4 : pos + 6])
             if vr in _LONG_VRS:
                 if pos + 12 > end_of_data:
-                    raise _reject("file is truncated inside an element header")
+                    raise _reject("file is truncated inside an element header", code="truncated")
                 length = u32(buf, pos + 8)[0]
                 header = 12
             elif vr in _SHORT_VRS:
                 length = u16(buf, pos + 6)[0]
                 header = 8
             else:
-                raise _reject(f"element ({group:04X},{elem:04X}) has an unknown VR")
+                raise _reject(
+                    f"element ({group:04X},{elem:04X}) has an unknown VR", code="unknown-vr",
+                )
             if not group & 1 and vr != b"UN":
                 entry = DicomDictionary.get(tag)
                 if entry is not None and vr.decode() not in entry[0].split(" or "):
@@ -190,11 +199,14 @@ def check_structure(
                 raise _reject(f"element ({group:04X},{elem:04X}) has an undefined length")
             pos = value_at
             if len(stack) > 2 * max_depth + 1:
-                raise _reject(f"sequences are nested deeper than {max_depth} levels")
+                raise _reject(
+                    f"sequences are nested deeper than {max_depth} levels", code="too-deep",
+                )
             continue
         if value_at + length > limit:
             raise _reject(
-                f"element ({group:04X},{elem:04X}) declares a length past the end of the data"
+                f"element ({group:04X},{elem:04X}) declares a length past the end of the data",
+                code="impossible-length",
             )
         is_sequence = vr == b"SQ"
         if vr is None and not group & 1:
@@ -212,9 +224,11 @@ def check_structure(
             declared = _image_bytes(image)
             if declared > MAX_DECODED_BYTES:
                 raise _reject("the declared image is larger than Teachfile accepts",
-                              _STATUS_OUT_OF_RESOURCES)
+                              _STATUS_OUT_OF_RESOURCES, "image-too-large")
             if native_pixels and tag == 0x7FE00010 and length < declared:
-                raise _reject("pixel data is shorter than the image its header declares")
+                raise _reject(
+                    "pixel data is shorter than the image its header declares", code="truncated",
+                )
         pos = value_at + length
 
 
@@ -244,7 +258,7 @@ def _note_image_attribute(
 def _read_meta(buf: bytes | memoryview | mmap.mmap) -> tuple[str, int]:
     """Return (transfer syntax UID, dataset offset) after checking group 0002 (PS3.10 7.1)."""
     if len(buf) < 132 or bytes(buf[128:132]) != b"DICM":
-        raise _reject("not a DICOM Part 10 file (no DICM prefix)")
+        raise _reject("not a DICOM Part 10 file (no DICM prefix)", code="not-dicom")
     pos = 132
     syntax = None
     while pos + 8 <= len(buf):
@@ -254,16 +268,19 @@ def _read_meta(buf: bytes | memoryview | mmap.mmap) -> tuple[str, int]:
         vr = bytes(buf[pos + 4 : pos + 6])
         if vr in _LONG_VRS:
             if pos + 12 > len(buf):
-                raise _reject("file is truncated inside the File Meta Information")
+                raise _reject(
+                    "file is truncated inside the File Meta Information", code="truncated",
+                )
             length = struct.unpack_from("<I", buf, pos + 8)[0]
             header = 12
         elif vr in _SHORT_VRS:
             length = struct.unpack_from("<H", buf, pos + 6)[0]
             header = 8
         else:
-            raise _reject("the File Meta Information has an unknown VR")
+            raise _reject("the File Meta Information has an unknown VR", code="unknown-vr")
         if pos + header + length > len(buf):
-            raise _reject("the File Meta Information runs past the end of the file")
+            raise _reject("the File Meta Information runs past the end of the file",
+                          code="truncated")
         if elem == 0x0010:
             syntax = bytes(buf[pos + header : pos + header + length]).rstrip(b"\x00 ").decode(
                 "ascii", "replace"
@@ -272,7 +289,7 @@ def _read_meta(buf: bytes | memoryview | mmap.mmap) -> tuple[str, int]:
     if syntax is None:
         raise _reject("the File Meta Information has no Transfer Syntax UID")
     if syntax not in _KNOWN_SYNTAXES:
-        raise _reject("unknown transfer syntax")
+        raise _reject("unknown transfer syntax", code="unknown-syntax")
     return syntax, pos
 
 
@@ -288,19 +305,21 @@ def _inflate(data: bytes | memoryview | mmap.mmap, max_bytes: int) -> bytearray:
             out += chunk
             if len(out) > max_bytes:
                 raise _reject("the deflated dataset inflates past the size limit",
-                              _STATUS_OUT_OF_RESOURCES)
+                              _STATUS_OUT_OF_RESOURCES, "inflate-limit")
             pending = inflater.unconsumed_tail
             if inflater.eof or (not pending and not chunk):
                 break
     except zlib.error:
-        raise _reject("the deflated dataset cannot be inflated") from None
+        raise _reject("the deflated dataset cannot be inflated", code="inflate-failed") from None
     return out
 
 
 def check_part10(buf: bytes | memoryview | mmap.mmap, *, max_bytes: int = MAX_BYTES) -> str:
     """Check a whole Part 10 file and return its transfer syntax UID."""
     if len(buf) > max_bytes:
-        raise _reject("file is larger than Teachfile accepts", _STATUS_OUT_OF_RESOURCES)
+        raise _reject(
+            "file is larger than Teachfile accepts", _STATUS_OUT_OF_RESOURCES, "too-large",
+        )
     syntax, start = _read_meta(buf)
     native = syntax in (ImplicitVRLittleEndian, "1.2.840.10008.1.2.1", ExplicitVRBigEndian,
                         DeflatedExplicitVRLittleEndian)
@@ -338,7 +357,9 @@ def read_dataset(source: bytes | BinaryIO | Path, *, max_bytes: int = MAX_BYTES)
     try:
         if isinstance(source, Path):
             if source.stat().st_size > max_bytes:
-                raise _reject("file is larger than Teachfile accepts", _STATUS_OUT_OF_RESOURCES)
+                raise _reject(
+                    "file is larger than Teachfile accepts", _STATUS_OUT_OF_RESOURCES, "too-large",
+                )
             with _mapped(source) as mapped:
                 check_part10(mapped, max_bytes=max_bytes)
             return _parse(source)
@@ -348,16 +369,20 @@ def read_dataset(source: bytes | BinaryIO | Path, *, max_bytes: int = MAX_BYTES)
         check_part10(data, max_bytes=max_bytes)
         return _parse(io.BytesIO(data))
     except OSError:
-        raise _reject("file cannot be read") from None
+        raise _reject("file cannot be read", code="unreadable") from None
 
 
 def _parse(source: Path | BinaryIO) -> Dataset:
     try:
         ds = pydicom.dcmread(source)
     except RecursionError:
-        raise _reject(f"sequences are nested deeper than {MAX_DEPTH} levels") from None
+        raise _reject(
+            f"sequences are nested deeper than {MAX_DEPTH} levels", code="too-deep",
+        ) from None
     except DicomRejected:
         raise
     except Exception as exc:  # pydicom raises many types; the reason names only the type
-        raise _reject(f"pydicom cannot parse the file ({type(exc).__name__})") from None
+        raise _reject(
+            f"pydicom cannot parse the file ({type(exc).__name__})", code="unparseable",
+        ) from None
     return ds

@@ -190,7 +190,9 @@ def store_prepared(
         # Deterministic UIDs are keyed per instance secret, not per institution; a
         # collision across institutions would mean the same original study was sent
         # by two hospitals. Keep them apart rather than merging their cases.
-        raise DicomRejected("This study was already received from another institution.")
+        raise DicomRejected(
+            "This study was already received from another institution.", code="other-institution"
+        )
     study.updated_at = utcnow()
     if study.status is StudyStatus.DISCARDED:
         study.status = StudyStatus.INBOX

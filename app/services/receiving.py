@@ -34,6 +34,8 @@ class ReceivingHooks:
         self.config = config
 
     def authorise(self, calling_ae: str, address: str) -> bool:
+        """Whether the peer may associate; a refusal is audited (``dicom.association_rejected``,
+        channel ``association``, with the AE title and address) by the sources service."""
         with self.make_session.begin() as session:
             return sources.authorise_sender(session, calling_ae, address) is not None
 
@@ -42,14 +44,18 @@ class ReceivingHooks:
             with self.make_session.begin() as session:
                 source = sources.find_sender(session, calling_ae, address)
                 if source is None:  # removed from the allow-list mid-association
-                    return StoreResult(CANNOT_UNDERSTAND, "refused", "Sender is not allowed")
+                    return StoreResult(
+                        CANNOT_UNDERSTAND, "refused", "Sender is not allowed", "unknown-sender"
+                    )
                 outcome = self._ingest(session, source, data, sop_class_uid)
         except DicomRejected as err:
             log.info("refused an object from %s: %s", calling_ae, err.message)
-            return StoreResult(err.dicom_status, "refused", err.message)
+            return StoreResult(err.dicom_status, "refused", err.message, err.code)
         except StorageError as err:
             log.error("storage failed for an object from %s: %s", calling_ae, err.message)
-            return StoreResult(OUT_OF_RESOURCES, "failed", "Out of resources: not stored")
+            return StoreResult(
+                OUT_OF_RESOURCES, "failed", "Out of resources: not stored", err.code
+            )
         if outcome.status == "quarantined":
             return StoreResult(WARNING_COERCED, "quarantined", "Held for burned-in text review")
         return StoreResult(SUCCESS, outcome.status)
@@ -72,12 +78,16 @@ class ReceivingHooks:
             config=self.config,
         )
 
-    def association_ended(self, calling_ae: str, address: str, counts: Counter[str]) -> None:
+    def association_ended(
+        self, calling_ae: str, address: str, counts: Counter[str], *, aborted: bool
+    ) -> None:
+        """One entry per association: counts per outcome and per refusal reason
+        (``refused:truncated``), the channel, the peer's AE title and address."""
         with self.make_session.begin() as session:
             audit.record(
                 session,
-                "dicom.received",
+                "dicom.aborted" if aborted else "dicom.received",
                 actor_label=f"AE {calling_ae[:16]}",
-                detail=dict(counts),
+                detail={"channel": "C-STORE", **dict(sorted(counts.items()))},
                 remote_addr=address,
             )

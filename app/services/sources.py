@@ -125,7 +125,10 @@ def authorise_sender(session: Session, ae_title: str, address: str) -> DicomSour
         session,
         "dicom.association_rejected",
         actor_label=f"AE {title[:16]}",
-        detail={"reason": "unknown calling AE title" if source is None else "address not allowed"},
+        detail={
+            "channel": "association",
+            "code": "unknown-sender" if source is None else "address-not-allowed",
+        },
         remote_addr=address,
     )
     return None

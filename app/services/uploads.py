@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -16,7 +17,7 @@ from app.dicom.archive import (
     iter_zip,
     looks_like_dicom,
 )
-from app.errors import DicomRejected, Invalid
+from app.errors import DicomRejected, Invalid, TeachfileError
 from app.models import User
 from app.services import audit, intake
 from app.services.access import Permission, require
@@ -29,6 +30,7 @@ class FileReport:
     name: str
     outcome: str  # stored, duplicate, quarantined, skipped, refused
     reason: str = ""
+    code: str = ""  # the refusal's short stable code (the audit log keeps codes, not reasons)
 
 
 @dataclass
@@ -38,6 +40,13 @@ class UploadReport:
 
     def count(self, outcome: str) -> int:
         return sum(1 for f in self.files if f.outcome == outcome)
+
+    def refusal_codes(self) -> dict[str, int]:
+        """``{"refused:truncated": 2, ...}``: how many files were refused for which reason."""
+        codes = Counter(
+            f"refused:{f.code or 'other'}" for f in self.files if f.outcome == "refused"
+        )
+        return dict(sorted(codes.items()))
 
 
 def _members(uploads: Iterable[tuple[str, IO[bytes]]], limits: ArchiveLimits) -> Iterator[Member]:
@@ -49,7 +58,12 @@ def _members(uploads: Iterable[tuple[str, IO[bytes]]], limits: ArchiveLimits) ->
         else:
             data = stream.read(limits.max_entry_bytes + 1)
             if len(data) > limits.max_entry_bytes:
-                yield Member(name, None, "refused: the file is larger than an upload may hold")
+                yield Member(
+                    name,
+                    None,
+                    "refused: the file is larger than an upload may hold",
+                    code="too-large",
+                )
             else:
                 yield Member(name, data)
 
@@ -68,19 +82,22 @@ def ingest_upload(
     require(actor, Permission.RECEIVE_STUDIES)
     institution = actor.institution
     if institution is None:
-        raise Invalid("Your account belongs to no institution yet; ask an admin to add you.")
+        raise Invalid(
+            "Your account belongs to no institution yet; ask an admin to add you.",
+            code="no-institution",
+        )
     limits = limits or ArchiveLimits()
     report = UploadReport()
     prepared: list[tuple[str, intake.Prepared]] = []
     refused_studies: set[str] = set()
     for index, member in enumerate(_members(uploads, limits)):
         if index >= MAX_FILES:
-            raise Invalid(f"An upload may hold at most {MAX_FILES} files.")
+            raise Invalid(f"An upload may hold at most {MAX_FILES} files.", code="too-many-files")
         name = display_name(member.name)
         if member.data is None:
             if not member.quiet:
                 outcome = "refused" if member.skipped.startswith("refused") else "skipped"
-                report.files.append(FileReport(name, outcome, member.skipped))
+                report.files.append(FileReport(name, outcome, member.skipped, member.code))
             continue
         if not looks_like_dicom(member.data):
             report.files.append(FileReport(name, "skipped", "not a DICOM Part 10 file"))
@@ -92,7 +109,7 @@ def ingest_upload(
         except DicomRejected as err:
             if err.study_uid:
                 refused_studies.add(err.study_uid)
-            report.files.append(FileReport(name, "refused", err.message))
+            report.files.append(FileReport(name, "refused", err.message, err.code))
     for name, item in prepared:
         study_uid = item.meta.study_instance_uid
         if study_uid in refused_studies:
@@ -102,6 +119,7 @@ def ingest_upload(
                     "refused",
                     "another file of this study was refused, so none "
                     "of the study was stored; fix or remove that file and send again",
+                    "study-refused",
                 )
             )
             continue
@@ -116,12 +134,28 @@ def ingest_upload(
         actor=actor,
         remote_addr=remote_addr,
         detail={
+            "channel": "upload",
             "stored": report.count("stored"),
             "duplicate": report.count("duplicate"),
             "quarantined": report.count("quarantined"),
             "refused": report.count("refused"),
             "skipped": report.count("skipped"),
             "studies": len(report.studies),
+            **report.refusal_codes(),
         },
     )
     return report
+
+
+def record_refused_upload(
+    session: Session, err: TeachfileError, *, actor: User, remote_addr: str = ""
+) -> None:
+    """Audit an upload refused as a whole (a damaged zip, a zip that unpacks too far, too
+    many files), after the caller rolled its work back: the code, never the message."""
+    audit.record(
+        session,
+        "upload.refused",
+        actor=actor,
+        remote_addr=remote_addr,
+        detail={"channel": "upload", "code": err.code},
+    )

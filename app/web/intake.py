@@ -64,6 +64,10 @@ def upload() -> ResponseReturnValue:
         )
     except TeachfileError as err:
         session.rollback()
+        uploads.record_refused_upload(
+            session, err, actor=signed_in_actor(), remote_addr=remote_addr()
+        )
+        session.commit()
         if wants_json:
             return {"error": err.message, "status": err.status}, err.status
         flash(err.message, "error")

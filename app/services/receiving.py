@@ -19,6 +19,7 @@ from app.dicom.receiver import (
     WARNING_COERCED,
     StoreResult,
 )
+from app.dicom.safe_read import release_memory
 from app.errors import DicomRejected, StorageError
 from app.models import DicomSource
 from app.services import audit, intake, sources
@@ -40,6 +41,7 @@ class ReceivingHooks:
             return sources.authorise_sender(session, calling_ae, address) is not None
 
     def store(self, calling_ae: str, address: str, data: bytes, sop_class_uid: str) -> StoreResult:
+        refused: StoreResult | None = None
         try:
             with self.make_session.begin() as session:
                 source = sources.find_sender(session, calling_ae, address)
@@ -50,12 +52,16 @@ class ReceivingHooks:
                 outcome = self._ingest(session, source, data, sop_class_uid)
         except DicomRejected as err:
             log.info("refused an object from %s: %s", calling_ae, err.message)
-            return StoreResult(err.dicom_status, "refused", err.message, err.code)
+            refused = StoreResult(err.dicom_status, "refused", err.message, err.code)
         except StorageError as err:
             log.error("storage failed for an object from %s: %s", calling_ae, err.message)
             return StoreResult(
                 OUT_OF_RESOURCES, "failed", "Out of resources: not stored", err.code
             )
+        if refused is not None:
+            # Past the handler, whose traceback held the parser's frames and buffers.
+            release_memory()
+            return refused
         if outcome.status == "quarantined":
             return StoreResult(WARNING_COERCED, "quarantined", "Held for burned-in text review")
         return StoreResult(SUCCESS, outcome.status)

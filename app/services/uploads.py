@@ -17,12 +17,14 @@ from app.dicom.archive import (
     iter_zip,
     looks_like_dicom,
 )
+from app.dicom.safe_read import release_memory
 from app.errors import DicomRejected, Invalid, TeachfileError
 from app.models import User
 from app.services import audit, intake
 from app.services.access import Permission, require
 
 MAX_FILES = 10_000
+NOT_DICOM = "not a DICOM Part 10 file"
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,14 @@ class UploadReport:
 
 def _members(uploads: Iterable[tuple[str, IO[bytes]]], limits: ArchiveLimits) -> Iterator[Member]:
     for name, stream in uploads:
-        head = stream.read(4)
+        head = stream.read(132)
         stream.seek(0)
-        if is_zip(name, head):
+        if is_zip(name, head[:4]):
             yield from iter_zip(stream, limits)
+        elif not looks_like_dicom(head + b"\0"):
+            # Not read whole: a 500 MB file of anything else would sit in memory only to
+            # be skipped (issue 17).
+            yield Member(name, None, NOT_DICOM)
         else:
             data = stream.read(limits.max_entry_bytes + 1)
             if len(data) > limits.max_entry_bytes:
@@ -100,7 +106,7 @@ def ingest_upload(
                 report.files.append(FileReport(name, outcome, member.skipped, member.code))
             continue
         if not looks_like_dicom(member.data):
-            report.files.append(FileReport(name, "skipped", "not a DICOM Part 10 file"))
+            report.files.append(FileReport(name, "skipped", NOT_DICOM))
             continue
         try:
             prepared.append(
@@ -128,6 +134,8 @@ def ingest_upload(
         )
         report.studies.add(study_uid)
         report.files.append(FileReport(name, stored.status, stored.reason))
+    if report.count("refused") or report.count("skipped"):
+        release_memory()
     audit.record(
         session,
         "upload.received",

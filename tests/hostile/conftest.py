@@ -41,12 +41,13 @@ SENDER = "HOSTILESCU"
 # hostile request that tried to materialise a 4 GiB length or a 1 GiB inflated
 # dataset would hit the cap and fail (MemoryError) rather than take the machine down.
 ADDRESS_SPACE_CAP = 1536 * 1024 * 1024
-# Resident growth allowed over the whole suite (caches, the SQLite page cache, pydicom
-# and numpy buffers freed to the allocator but kept by it).
-RSS_GROWTH_BOUND = 200 * 1024 * 1024
-# Peak resident growth (VmHWM) over the suite: one hostile object may be held while it
-# is refused (a deflated dataset up to 256 MiB), never gigabytes.
-PEAK_GROWTH_BOUND = 512 * 1024 * 1024
+# Resident growth allowed over the whole suite (caches, the SQLite page cache): issue 17
+# asks for idle within 50 MB of the start; the allocator gives freed heap back after a
+# refusal (malloc_trim in app/dicom/safe_read.py).
+RSS_GROWTH_BOUND = 50 * 1024 * 1024
+# Peak resident set (VmHWM) over the suite, absolute: issue 17's 300 MB for the web server
+# and a receiver worker (measured before: 500 MB and 465 MB refusing a deflate bomb).
+PEAK_BOUND = 300 * 1024 * 1024
 
 
 def _free_port() -> int:
@@ -91,6 +92,15 @@ class Site:
     receiver: subprocess.Popen[bytes]
     logs: Path
     start_memory: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The highest VmHWM seen before a test reset it (tests/hostile/test_refusals.py
+    # measures each refusal on its own through /proc/PID/clear_refs).
+    peaks: dict[str, int] = field(default_factory=dict)
+
+    def reset_peak(self, which: str) -> None:
+        """Note the peak so far, then set VmHWM back to the current resident set."""
+        pid = (self.web if which == "web" else self.receiver).pid
+        self.peaks[which] = max(self.peaks.get(which, 0), vm_status(pid)["VmHWM"])
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
     @property
     def base(self) -> str:
@@ -207,13 +217,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         end_memory = {key: vm_status(proc.pid) for key, proc in procs.items()}
         report = root / "memory.txt"
         report.write_text(f"start {site.start_memory}\nend {end_memory}\n")
-        sys.stderr.write(f"\nhostile suite memory: start {site.start_memory} end {end_memory}\n")
+        sys.stderr.write(
+            f"\nhostile suite memory: start {site.start_memory} end {end_memory}"
+            f" peaks before resets {site.peaks}\n"
+        )
         for key in procs:
             assert procs[key].poll() is None, f"{key} died: {(logs / f'{key}.log').read_text()}"
             growth = end_memory[key]["VmRSS"] - site.start_memory[key]["VmRSS"]
             assert growth < RSS_GROWTH_BOUND, f"{key} RSS grew by {growth} bytes"
-            peak = end_memory[key]["VmHWM"] - site.start_memory[key]["VmHWM"]
-            assert peak < PEAK_GROWTH_BOUND, f"{key} peak RSS grew by {peak} bytes"
+            peak = max(end_memory[key]["VmHWM"], site.peaks.get(key, 0))
+            assert peak <= PEAK_BOUND, f"{key} peaked at {peak} bytes"
     finally:
         for proc in procs.values():
             proc.terminate()

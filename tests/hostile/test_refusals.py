@@ -173,6 +173,16 @@ def _dicom_classes(tmp: Path) -> dict[str, tuple[Path, str]]:
             ),
             "inflate-limit",
         ),
+        "huge-truncated": (
+            _part10(
+                tmp / "huge-truncated.dcm",
+                _header(CTImageStorage, generate_uid())
+                + b"\x09\x00\x01\x10OB\0\0"
+                + (64 * MB).to_bytes(4, "little")
+                + bytes(56 * MB),
+            ),
+            "truncated",
+        ),
         "deflate-garbage": (
             _part10(
                 tmp / "deflate-garbage.dcm", b"\xff" * 4096, syntax=DeflatedExplicitVRLittleEndian
@@ -194,6 +204,7 @@ DICOM_CLASSES = [
     "frame-bomb",
     "deflate-bomb",
     "deflate-garbage",
+    "huge-truncated",
 ]
 
 

@@ -11,7 +11,6 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
-from wtforms.validators import Length
 
 from app.errors import IdentifiersFound, TeachfileError
 from app.web.guard import refused
@@ -56,17 +55,15 @@ MAX_FIELD_ECHO = 20_000
 def _drop_oversized_input(
     _app: Flask, template: Any = None, context: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    """A form shown again after a failed validation keeps what the user typed, except a
-    field longer than it may be: that comes back empty with its error, so a 16 MiB field
-    is not sent back whole (issue 17). One place for every form of every page."""
+    """A form shown again keeps what the user typed (a title one character too long is
+    theirs to shorten), except a field longer than any field may legitimately be: that
+    comes back empty, with its error, so a 16 MiB field is not sent back whole (issue
+    17). One place for every form of every page."""
     for value in (context or {}).values():
         if not isinstance(value, FlaskForm):
             continue
         for field in value:
-            if not field.errors or not isinstance(field.data, str):
-                continue
-            limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
-            if len(field.data) > min(limits, default=MAX_FIELD_ECHO):
+            if isinstance(field.data, str) and len(field.data) > MAX_FIELD_ECHO:
                 field.data = ""
                 field.raw_data = []
 

@@ -184,3 +184,12 @@ def test_error_pages_and_flashes_show_a_short_excerpt(app: Flask, client: FlaskC
     assert "Z" * 290 in page and "Z" * 300 not in page and "<b>" not in page
     page = client.get("/long-flash").get_data(as_text=True)
     assert "Y" * 290 in page and "Y" * 300 not in page and "<i>" not in page
+
+
+def test_a_field_a_little_too_long_comes_back_to_be_fixed(
+    client: FlaskClient, admin_with_draft: tuple[str, Any]
+) -> None:
+    token, _case = admin_with_draft
+    response = client.post("/admin/institutions", data={"csrf_token": token, "name": "W" * 250})
+    assert response.status_code == 400
+    assert "W" * 250 in response.get_data(as_text=True)

@@ -178,8 +178,8 @@ def _dicom_classes(tmp: Path) -> dict[str, tuple[Path, str]]:
                 tmp / "huge-truncated.dcm",
                 _header(CTImageStorage, generate_uid())
                 + b"\x09\x00\x01\x10OB\0\0"
-                + (64 * MB).to_bytes(4, "little")
-                + bytes(56 * MB),
+                + (48 * MB).to_bytes(4, "little")
+                + bytes(40 * MB),
             ),
             "truncated",
         ),

@@ -96,6 +96,28 @@ def _audit_after(site: Site, last_id: int, action: str, timeout: float = 10.0) -
         time.sleep(0.1)
 
 
+def _upload_refusal_audited(site: Site, last_id: int, code: str) -> dict[str, Any]:
+    """The upload's audit entry names the refusal's code on the upload channel: either an
+    entry for the upload refused whole (``upload.refused``, ``code``) or the upload's
+    entry counting it (``upload.received``, ``refused:<code>``), whichever the upload
+    route writes for an archive refused whole."""
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(site.data_dir / "teachfile.sqlite3", timeout=10) as db:
+            row = db.execute(
+                "SELECT detail FROM audit_events WHERE id > ? AND action LIKE 'upload.%'"
+                " ORDER BY id LIMIT 1",
+                (last_id,),
+            ).fetchone()
+        if row is not None:
+            detail: dict[str, Any] = json.loads(row[0])
+            assert detail["channel"] == "upload", detail
+            assert detail.get("code") == code or detail.get(f"refused:{code}", 0) >= 1, detail
+            return detail
+        assert time.monotonic() < deadline, "no upload audit entry"
+        time.sleep(0.1)
+
+
 def _last_audit_id(site: Site) -> int:
     with sqlite3.connect(site.data_dir / "teachfile.sqlite3", timeout=10) as db:
         return int(db.execute("SELECT coalesce(max(id), 0) FROM audit_events").fetchone()[0])
@@ -310,12 +332,10 @@ def test_hostile_archive_entries_are_refused_and_audited(
     # per-entry refusal today (200); the whole archive refused once archives are
     # all-or-nothing (issue 17 item 3, another branch: 422, or an upload.refused entry).
     assert status in (200, 400, 422), status
-    action = "upload.received" if status == 200 else "upload.refused"
-    detail = _audit_after(site, last, action)
-    assert detail["channel"] == "upload"
+    assert "refused" in {f["outcome"] for f in body.get("files", [])} or status >= 400, body
     if status == 200:
         assert [f["outcome"] for f in body["files"]] == [outcome], body
-        assert detail[f"refused:{code}"] == 1, detail
+    _upload_refusal_audited(site, last, code)
     _check_memory(site, "web", f"upload {label}", peak)
     site.assert_web_alive()
 
@@ -337,14 +357,9 @@ def test_an_archive_refused_whole_is_audited(
     status, body, _size = _upload(http, f"{label}.zip", data)
     peak = vm_status(site.web.pid)["VmHWM"]
     assert 400 <= status < 500, status
-    assert "zip" in body["error"]
-    detail = _audit_after(site, last, "upload.refused")
-    assert detail == {
-        "channel": "upload",
-        "code": code,
-        "_remote_addr": "127.0.0.1",
-        "_actor": "educator@hostile.example",
-    }
+    # The reason, in the error or in the report's notes (issue 17 item 3's shape).
+    assert "zip" in body["error"] + " ".join(body.get("notes", [])), body
+    _upload_refusal_audited(site, last, code)
     _check_memory(site, "web", f"upload {label}", peak)
     site.assert_web_alive()
 

@@ -14,8 +14,8 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.errors import Invalid, TeachfileError
-from app.models import Answer, AttemptMode, AttemptStatus, Question
-from app.services import credit, quizzes
+from app.models import AttemptMode, AttemptStatus, Question
+from app.services import credit, quiz_images, quizzes
 from app.services.access import Permission, can
 from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
 
@@ -46,21 +46,16 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _images(question: Question | None) -> list[quizzes.FrameRef]:
-    """A question page's key images (a hotspot question shows its series in the viewer)."""
-    if question is None or question.kind == "hotspot":
-        return []
-    return quizzes.question_images(get_session(), question)
-
-
-def _hotspot(
-    question: Question | None, answer: Answer | None, shown: dict[str, Any] | None = None
-) -> quizzes.HotspotView | None:
-    """The viewer of a hotspot question, opened on the learner's click if they gave one."""
-    if question is None or question.kind != "hotspot":
+def _view(
+    question: Question | None, response: dict[str, Any] | None, *, feedback: bool
+) -> quiz_images.QuestionViewer | None:
+    """A question page's viewer: on the learner's click if any, the hotspot's target once
+    feedback is shown."""
+    if question is None:
         return None
-    response = answer.response if answer else (shown or {}).get("response")
-    return quizzes.hotspot_view(get_session(), question, response, actor=current_actor())
+    return quiz_images.question_viewer(
+        get_session(), question, response, actor=current_actor(), with_target=feedback
+    )
 
 
 # --------------------------------------------------------------------------- taking a quiz
@@ -116,6 +111,7 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index = questions.index(following) if following is not None else None
     question = questions[index] if index is not None else None
     show_feedback = question is not None and quizzes.feedback_allowed(current, question.id)
+    given = answered.get(question.id) if question else None
     return render_template(
         "quizzes/attempt.html",
         attempt=current,
@@ -127,8 +123,7 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         feedback=quizzes.feedback(question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
-        images=_images(question),
-        hotspot=_hotspot(question, answered.get(question.id) if question else None),
+        view=_view(question, given.response if given else None, feedback=show_feedback),
     )
 
 
@@ -182,10 +177,15 @@ def result(attempt_id: int) -> ResponseReturnValue:
         (q, quizzes.feedback(q, answered.get(q.id)))
         for q in quizzes.attempt_questions(session, current)
     ]
+    # Hotspot feedback shows the target and the learner's mark in the viewer.
+    views = {
+        q.id: _view(q, fb["response"], feedback=True) for q, fb in review if q.kind == "hotspot"
+    }
     return render_template(
         "quizzes/result.html",
         attempt=current,
         review=review,
+        views=views,
         status=credit.credit_status(session, current, today=_today()),
     )
 
@@ -364,8 +364,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         question=item.question,
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
-        images=_images(item.question),
-        hotspot=_hotspot(item.question, None, shown),
+        view=_view(item.question, (shown or {}).get("response"), feedback=shown is not None),
         remaining=len(quizzes.due_reviews(session, actor=signed_in_actor(), today=_today())),
     ), status_code
 

@@ -40,8 +40,6 @@ SECTION_FIELDS = (
     "teaching_points",
     "references",
 )
-# Revealed only on request in "unknown" mode (progressive reveal).
-HIDDEN_IN_UNKNOWN_MODE = ("diagnosis_text", "differential", "discussion", "teaching_points")
 
 
 def new_unknown_token() -> str:

@@ -17,8 +17,9 @@ from flask.typing import ResponseReturnValue
 from app.db import get_session
 from app.errors import Invalid
 from app.services import annotations as annotation_service
-from app.services import cases, unknowns
+from app.services import cases
 from app.services.access import Permission
+from app.services.quizzes import unknowns
 from app.web.guard import current_actor, permission_required, run, signed_in_actor
 from app.web.images import note_json
 

@@ -2,16 +2,18 @@
 takes at their own pace (history and images -> findings -> diagnosis -> discussion).
 
 What a step has not revealed is never handed to the page (not hidden by CSS: absent), so the
-rule lives here: :func:`view` returns only the sections, key-image captions and viewer set-up
-the reader's step allows.
+rule lives here: :func:`view` returns only the sections and key images (with their captions)
+the reader's step allows, and the page opens the viewer on the first image with no teaching
+overlay until :attr:`UnknownView.diagnosis_revealed`.
 
-How this sits with :func:`app.services.quizzes.case_revealed_for` (the older rule that an
-"unknown" case with questions keeps its diagnosis until they are answered): the reveal here is
-the reader's own click, because the case of the day is read mostly by visitors, who cannot
-answer questions, and every shipped case has questions. The part of that rule that protects
-assessment is kept: while the reader has an unfinished exam attempt that asks about the case,
-the diagnosis step is refused (an open exam must not leak answers). The case pages no
-longer have an "unknown mode" of their own (``?unknown=1`` now leads here).
+This replaces ``case_revealed_for`` (the older rule that a case with questions kept its
+diagnosis hidden on ``/cases/<slug>?unknown=1`` until the reader had answered every question).
+That page mode is gone (the link now leads here), and the reveal is the reader's own click:
+the case of the day is read mostly by visitors, who cannot answer questions, and every
+shipped case has questions, so tying the reveal to answering would leave most unknowns
+locked for good. The part of the old rule that protects assessment is kept, in one place:
+while the reader has an unfinished exam attempt that asks about the case, the diagnosis step
+is refused (an open exam must not leak answers).
 """
 
 from __future__ import annotations

@@ -229,6 +229,7 @@ def _walk_attempt(
     every = [n for q in questions for n in question_needles(q)]
     everything_shown = " ".join(question_shown(q) for q in questions)
     start = f"/sets/{case_set.slug}/quiz"
+    _check_page(walk, client, f"/sets/{case_set.slug}", every, everything_shown)
     _check_page(walk, client, start, every, everything_shown)
     started = client.post(
         f"{start}/start", data={"mode": mode, "csrf_token": csrf_token(client, start)}
@@ -314,6 +315,16 @@ def _walk_review(walk: Walk, app: Flask, session: Session, case_set: CaseSet) ->
         )
 
 
+def _walk_steps(walk: Walk, app: Flask, session: Session, case_set: CaseSet) -> None:
+    """The set's step pages: the history and the link to the unknown."""
+    client = app.test_client()
+    AuthActions(client).login(_learner(session, f"steps-{case_set.id}"))
+    for position, item in enumerate(case_set.items, 1):
+        needles = [n for q in _questions_of(item.case) for n in question_needles(q)]
+        url = f"/sets/{case_set.slug}/cases/{position}"
+        _check_page(walk, client, url, needles, plain(item.case.history))
+
+
 def _walk_unknown(walk: Walk, app: Flask, case: Case) -> None:
     """A visitor's unknown before each reveal step."""
     client = app.test_client()
@@ -376,6 +387,7 @@ def test_no_quiz_or_unknown_page_gives_an_answer_away(
             for mode in ("practice", "exam"):
                 walked_questions.update(_walk_attempt(walk, library, session, case_set, mode))
             _walk_review(walk, library, session, case_set)
+            _walk_steps(walk, library, session, case_set)
         walked_cases = {c.id for s in sets for c in (i.case for i in s.items)}
         for case in session.scalars(select(Case).where(Case.id.in_(walked_cases))):
             _walk_unknown(walk, library, case)

@@ -233,6 +233,13 @@ def test_case_of_the_day_set_steps_and_the_old_link_lead_to_the_unknown(
     assert f'href="{url}"' in step
     assert "duodenal" not in _text(step.split("</nav>", 2)[-1])
 
+    # The set's page names its cases by position, and links to the steps by position.
+    listing = client.get("/sets/abdomen").get_data(as_text=True)
+    assert TITLE not in listing and unknown_case.slug not in listing
+    assert 'href="/sets/abdomen/cases/1"' in listing
+    assert f'href="{url}"' in client.get("/sets/abdomen/cases/1").get_data(as_text=True)
+    assert client.get("/sets/abdomen/cases/2").status_code == 404
+
     old = client.get(f"/cases/{unknown_case.slug}?unknown=1")
     assert old.status_code == 302 and old.headers["Location"].endswith(url)
 

@@ -551,9 +551,12 @@ class Viewer {
       make("span", { class: "viewer-group" }, this.cineButton, this.fps),
     ];
     if (this.notesUrl) {
+      // data-no-teaching: the notes come without the teaching overlay (an unknown before
+      // its diagnosis), so there is nothing to toggle.
       const toggle = make("input", { type: "checkbox", checked: true });
       toggle.addEventListener("change", () => { this.showTeaching = toggle.checked; this.drawOverlay(); });
-      const notes = make("span", { class: "viewer-group" }, make("label", {}, toggle, " Teaching overlay"));
+      const notes = make("span", { class: "viewer-group" });
+      if (this.root.dataset.noTeaching !== "1") notes.append(make("label", {}, toggle, " Teaching overlay"));
       if (this.signedIn) {
         this.visibilitySelect = make("select", { "aria-label": "Who sees my annotations", class: "viewer-visibility" },
           ...VISIBILITY.map(([value, label]) => make("option", { value }, label)));

@@ -82,6 +82,7 @@ def test_case_of_the_day_as_an_unknown_reveals_step_by_step(
     page.keyboard.press("ArrowDown")
     expect(viewer.locator(".viewer-counter")).to_have_text("2 / 3")
     expect(viewer.locator(".viewer-overlay .teaching")).to_have_count(0)
+    expect(viewer.get_by_label("Teaching overlay")).to_have_count(0)
     assert _words(page) == []
 
     page.get_by_role("button", name="Reveal the findings").click()
@@ -95,6 +96,7 @@ def test_case_of_the_day_as_an_unknown_reveals_step_by_step(
     expect(viewer).to_have_attribute("data-state", "ready")
     expect(viewer.locator(".viewer-counter")).to_have_text("2 / 3")  # the key image
     expect(viewer.locator(".viewer-overlay .teaching")).to_have_count(1)
+    expect(viewer.get_by_label("Teaching overlay")).to_be_checked()
     expect(page.locator("main")).to_contain_text("Subdiaphragmatic gas")
 
     page.get_by_role("button", name="Reveal the discussion and references").click()

@@ -304,6 +304,9 @@ def _walk_review(walk: Walk, app: Flask, session: Session, case_set: CaseSet) ->
     session.commit()
     client = app.test_client()
     AuthActions(client).login(email)
+    due = [n for item in items for n in question_needles(item.question)]
+    everything_shown = " ".join(question_shown(item.question) for item in items)
+    _check_page(walk, client, "/quiz/progress", due, everything_shown)
     for item in items:
         question = item.question
         _check_page(

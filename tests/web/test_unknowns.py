@@ -254,3 +254,30 @@ def test_an_unknown_the_reader_may_not_see_is_not_found(
     private = create_case(educator, visibility="institution")
     assert client.get(f"/unknowns/{private.unknown_token}").status_code == 404
     assert client.get("/unknowns/not-a-token").status_code == 404
+
+
+def test_a_reader_annotates_the_unknown_without_touching_the_teaching_overlay(
+    client: FlaskClient,
+    auth: AuthActions,
+    create_user: Callable[..., User],
+    unknown_case: Case,
+) -> None:
+    auth.login(create_user(Role.LEARNER, email="marker@example.org").email)
+    notes = f"/unknowns/{unknown_case.unknown_token}/annotations"
+    instance = unknown_case.studies[0].study.series[0].instances[0]
+    token = csrf_token(client, f"/unknowns/{unknown_case.unknown_token}")
+    body = {
+        "instance": instance.sop_instance_uid,
+        "frame": 1,
+        "kind": "arrow",
+        "points": [[1, 1], [20, 20]],
+        "visibility": "only_me",
+        "teaching": True,  # ignored: an unknown's reader never adds to the overlay
+    }
+    made = client.post(notes, json=body, headers={"X-CSRFToken": token})
+    assert made.status_code == 201 and made.get_json()["teaching"] is False
+    items = client.get(notes).get_json()["items"]
+    assert [(n["mine"], n["teaching"]) for n in items] == [(True, False)]
+    gone = client.delete(f"{notes}/{made.get_json()['id']}", headers={"X-CSRFToken": token})
+    assert gone.status_code == 204
+    assert client.get(notes).get_json() == {"items": []}

@@ -19,6 +19,7 @@ from app.casefmt import (
     QuizQuestion,
     iter_case_folders,
     read_case_folder,
+    render_quiz_yaml,
     write_case_folder,
 )
 from app.errors import Invalid
@@ -359,3 +360,21 @@ def test_region_geometry() -> None:
     p = Polygon(((0, 0), (10, 0), (10, 10), (0, 10)))
     assert p.contains(5, 5) and not p.contains(11, 5)
     assert p.bounds() == (0, 0, 10, 10)
+
+
+def test_pinned_last_round_trips_through_quiz_yaml(tmp_path: Path) -> None:
+    """Issue 15: "None of the above" stays last when shuffled, so the flag must survive."""
+    question = QuizQuestion(
+        type="single",
+        stem="Which?",
+        options=[QuizOption("A", True), QuizOption("None of the above", False, pinned_last=True)],
+    )
+    folder = tmp_path / "pinned"
+    write(folder, "case.md", GOOD_FRONT)
+    write(folder, "quiz.yaml", render_quiz_yaml([question]))
+    read = read_case_folder(folder).questions[0]
+    assert [o.pinned_last for o in read.options] == [False, True]
+    write(folder, "quiz.yaml", Q_HEAD + "  options:\n  - {text: a, correct: true}\n"
+          "  - {text: b, pinned_last: 'yes'}\n")
+    with pytest.raises(CaseFormatError, match="pinned_last: expected true or false"):
+        read_case_folder(folder)

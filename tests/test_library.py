@@ -135,3 +135,23 @@ def test_import_refuses_a_malformed_folder_and_stores_nothing(
     assert result.exit_code == 1
     assert "case.md" in result.stderr
     assert session.scalar(select(func.count(Case.id))) == 0
+
+
+def test_import_keeps_a_case_with_identifiers_as_a_draft(
+    tmp_path: Path, runner: FlaskCliRunner, session: Session
+) -> None:
+    """The folder's text passes the identifier gate: findings hold the case as a draft."""
+    import shutil
+
+    folder = tmp_path / "acute-subdural-haematoma"
+    shutil.copytree(CASES / "acute-subdural-haematoma", folder)
+    text = (folder / "case.md").read_text()
+    (folder / "case.md").write_text(
+        text.replace("## Clinical history\n", "## Clinical history\nMr Kowalczyk, MRN 1234567. ", 1)
+    )
+    runner.invoke(cli, ["institutions", "add", "H"])
+    result = runner.invoke(cli, ["import-cases", str(folder), "--institution", "H"])
+    assert result.exit_code == 0, result.output
+    assert "kept as a draft" in result.stderr and "Kowalczyk" not in result.stderr
+    case = session.scalars(select(Case)).one()
+    assert case.status is CaseStatus.DRAFT and "Mr Kowalczyk" in case.history

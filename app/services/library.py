@@ -38,7 +38,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import SECTION_FIELDS
-from app.services import audit, intake, search
+from app.services import audit, cases, identifier_gate, intake, search
 from app.services.access import Permission, require
 
 SAMPLE_INSTITUTION = "Teachfile sample library"
@@ -59,7 +59,11 @@ def import_case_folder(
     config: intake.IntakeConfig,
     actor: User | None = None,
 ) -> Case:
-    """Import one case folder; refuses the whole case if any file is refused (nothing stored)."""
+    """Import one case folder; refuses the whole case if any file is refused (nothing stored).
+
+    The folder's text passes the identifier gate like an author's: with findings the
+    case is kept as a draft, for an author to check and publish (issue 14, item 5).
+    """
     if actor is not None:
         require(actor, Permission.AUTHOR_CASES)
     folder_case = casefmt.read_case_folder(folder)
@@ -136,6 +140,10 @@ def import_case_folder(
             )
         )
     session.flush()
+    findings = cases.check_identifiers(session, case)
+    if findings:
+        case.status = CaseStatus.DRAFT
+        case.published_at = None
     audit.record(
         session,
         "case.imported",
@@ -143,7 +151,12 @@ def import_case_folder(
         actor_label="cli",
         target_type="case",
         target_id=case.id,
-        detail={"slug": case.slug, "files": len(prepared)},
+        detail={
+            "slug": case.slug,
+            "files": len(prepared),
+            "held_as_draft": bool(findings),
+            **identifier_gate.counts(findings, confirmed=False),
+        },
     )
     search.case_changed(session, case.id)
     return case
@@ -191,6 +204,7 @@ def _question(case: Case, position: int, question: casefmt.QuizQuestion, new_uid
                 text=option.text,
                 correct=option.correct,
                 explanation=option.explanation,
+                pinned_last=option.pinned_last,
             )
         )
     return row
@@ -291,7 +305,10 @@ def _folder_question(question: Question) -> casefmt.QuizQuestion:
         stem=question.stem,
         reference=question.reference,
         teaching_point=question.teaching_point,
-        options=[casefmt.QuizOption(o.text, o.correct, o.explanation) for o in question.options],
+        options=[
+            casefmt.QuizOption(o.text, o.correct, o.explanation, o.pinned_last)
+            for o in question.options
+        ],
         accepted=list(question.accepted),
         series_uid=series_uid,
         frames=frames,

@@ -14,12 +14,19 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.domain import QuestionKind
-from app.errors import Invalid, TeachfileError
+from app.errors import IdentifiersFound, Invalid, TeachfileError
 from app.models import AttemptMode, AttemptStatus, Question
 from app.services import credit
 from app.services.access import Permission, can
-from app.services.quizzes import attempts, authoring, feedback, reviews, stacks, statistics
-from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
+from app.services.quizzes import attempts, authoring, ordering, reviews, stacks, statistics
+from app.web.guard import (
+    current_actor,
+    permission_required,
+    refused,
+    remote_addr,
+    run,
+    signed_in_actor,
+)
 
 bp = Blueprint("quizzes", __name__)
 api = Blueprint("quizzes_api", __name__, url_prefix="/api")
@@ -122,7 +129,8 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index=index,
         question=question,
         answer=answered.get(question.id) if question else None,
-        feedback=feedback.feedback(question, answered.get(question.id))
+        options=attempts.shown_options(current, question) if question is not None else [],
+        feedback=attempts.question_feedback(current, question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
         case_named=question is not None
@@ -179,7 +187,7 @@ def result(attempt_id: int) -> ResponseReturnValue:
         return redirect(url_for("quizzes.attempt", attempt_id=current.id))
     answered = attempts.answers_by_question(current)
     review = [
-        (q, feedback.feedback(q, answered.get(q.id)))
+        (q, attempts.question_feedback(current, q, answered.get(q.id)))
         for q in attempts.attempt_questions(session, current)
     ]
     # Hotspot feedback shows the target and the learner's mark in the viewer.
@@ -369,6 +377,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         "quizzes/review.html",
         item=item,
         question=item.question,
+        options=reviews.review_options(item),
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
         view=_view(item.question, (shown or {}).get("response"), feedback=shown is not None),
@@ -403,9 +412,10 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
             request.form.get("text", ""),
             actor=signed_in_actor(),
             remote_addr=remote_addr(),
+            confirm_identifiers=request.form.get("confirm_identifiers") == "1",
         )
     except TeachfileError as err:
-        session.rollback()
+        refused(err)
         if err.status in (403, 404):
             raise
         flash(err.message, "error")
@@ -417,10 +427,13 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
 
 def _question_input() -> authoring.QuestionInput:
     form = request.form
-    options = []
+    options: list[tuple[str, bool, str]] = []
+    pinned: set[int] = set()
     for i in range(1, 9):
         text = form.get(f"option_{i}", "")
         if text.strip():
+            if form.get(f"pinned_{i}") == "yes":
+                pinned.add(len(options))
             options.append(
                 (text[:2000], form.get(f"correct_{i}") == "yes", form.get(f"why_{i}", "")[:5000])
             )
@@ -441,6 +454,7 @@ def _question_input() -> authoring.QuestionInput:
         reference=form.get("reference", "")[:5000],
         teaching_point=form.get("teaching_point", "")[:5000],
         options=options,
+        pinned_last=frozenset(pinned),
         accepted=[line for line in form.get("accepted", "").splitlines() if line.strip()][:100],
         series_uid=form.get("series_uid", "")[:64],
         frames=(
@@ -472,13 +486,20 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
     if question_id is not None and editing is None:
         raise Invalid("That question is not on this case.")
     status_code = 200
+    findings: list[dict[str, str]] = []
     if request.method == "POST":
         try:
             authoring.save_question(
-                session, slug, _question_input(), actor=signed_in_actor(), question_id=question_id
+                session,
+                slug,
+                _question_input(),
+                actor=signed_in_actor(),
+                question_id=question_id,
+                confirm_identifiers=request.form.get("confirm_identifiers") == "1",
             )
         except TeachfileError as err:
-            session.rollback()
+            refused(err)
+            findings = err.findings if isinstance(err, IdentifiersFound) else []
             if err.status in (403, 404):
                 raise
             flash(err.message, "error")
@@ -496,7 +517,9 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
         questions=existing,
         editing=editing,
         series=authoring.case_series_choices(session, case),
+        position_warnings=ordering.position_warnings(session, case),
         values=request.form if request.method == "POST" else None,
+        findings=findings,
     ), status_code
 
 
@@ -542,7 +565,7 @@ def api_next(attempt_id: int) -> ResponseReturnValue:
     )
     if following is None:
         return {"attempt": attempts.attempt_summary(found), "question": None}
-    data = feedback.public_question(following)
+    data = attempts.question_view(found, following)
     data["images"] = [
         {
             "url": url_for(
@@ -575,7 +598,9 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if attempts.feedback_allowed(given.attempt, question_id):
         named = attempts.case_feedback_allowed(session, given.attempt, given.question)
-        out["feedback"] = feedback.feedback(given.question, given, with_case=named)
+        out["feedback"] = attempts.question_feedback(
+            given.attempt, given.question, given, with_case=named
+        )
     return out
 
 

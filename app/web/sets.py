@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from app.db import get_session
 from app.markup import MAX_FIELD_CHARS
 from app.models import Visibility
-from app.services import case_sets
+from app.services import case_sets, identifier_gate
 from app.services.access import Permission, can
 from app.web.guard import current_actor, permission_required, remote_addr, signed_in_actor, submit
 
@@ -120,7 +120,16 @@ def edit(slug: str) -> ResponseReturnValue:
     form = SetForm()
     done = submit(
         form,
-        lambda: case_sets.update_set(session, slug, _content(form), actor=signed_in_actor()),
+        lambda: case_sets.update_set(
+            session,
+            slug,
+            _content(form),
+            actor=signed_in_actor(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
+            remote_addr=remote_addr(),
+        ),
         success="Saved.",
     )
     if done.result is not None:
@@ -129,7 +138,9 @@ def edit(slug: str) -> ResponseReturnValue:
         form.title.data, form.description.data = case_set.title, case_set.description
         form.objectives.data = case_set.objectives
         form.cases.data = "\n".join(item.case.slug for item in case_set.items)
-    return render_template("sets/edit.html", form=form, case_set=case_set), done.status
+    return render_template(
+        "sets/edit.html", form=form, case_set=case_set, findings=done.findings
+    ), done.status
 
 
 @bp.route("/<slug>/credit", methods=["GET", "POST"])
@@ -191,6 +202,9 @@ def publish(slug: str) -> ResponseReturnValue:
             Visibility(form.visibility.data),
             actor=signed_in_actor(),
             remote_addr=remote_addr(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
         )
         session.commit()
         flash("The set is published.", "success")

@@ -6,13 +6,15 @@ from typing import Any
 
 from app.domain import CHOICE_KINDS, QuestionKind
 from app.models import Answer, Question
+from app.services.quizzes.ordering import ordered_options
 
 
-def public_question(question: Question) -> dict[str, Any]:
+def public_question(question: Question, order: list[int] | None = None) -> dict[str, Any]:
     """A question as a learner sees it before answering: what its author chose to show (the
-    stem, the options, the case's clinical history); never which option is right, no
-    explanations, accepted answers, hotspot region or frame range, and nothing naming the
-    case (its title and slug name the diagnosis: issue 15), which comes with the feedback."""
+    stem, the options in the learner's ``order`` (:mod:`app.services.quizzes.ordering`), the
+    case's clinical history); never which option is right, no explanations, accepted
+    answers, hotspot region or frame range, and nothing naming the case (its title and slug
+    name the diagnosis: issue 15), which comes with the feedback."""
     data: dict[str, Any] = {
         "id": question.id,
         "kind": question.kind,
@@ -20,17 +22,22 @@ def public_question(question: Question) -> dict[str, Any]:
         "history": question.case.history,
     }
     if question.kind in CHOICE_KINDS:
-        data["options"] = [{"id": o.id, "text": o.text} for o in question.options]
+        data["options"] = [{"id": o.id, "text": o.text} for o in ordered_options(question, order)]
     if question.kind == QuestionKind.HOTSPOT and question.hotspot:
         data["series_uid"] = question.hotspot.get("series_uid")
     return data
 
 
 def feedback(
-    question: Question, answer: Answer | None, *, with_case: bool = True
+    question: Question,
+    answer: Answer | None,
+    order: list[int] | None = None,
+    *,
+    with_case: bool = True,
 ) -> dict[str, Any]:
-    """What a learner sees after answering (practice) or at the end (exam); ``with_case``
-    adds the case's title and diagnosis (see ``attempts.case_feedback_allowed``)."""
+    """What a learner sees after answering (practice) or at the end (exam), options in the
+    order the learner saw them; ``with_case`` adds the case's title and diagnosis (see
+    ``attempts.case_feedback_allowed``)."""
     data: dict[str, Any] = {
         "question_id": question.id,
         "answered": answer is not None,
@@ -55,7 +62,7 @@ def feedback(
                 "chosen": o.id in chosen,
                 "explanation": o.explanation,
             }
-            for o in question.options
+            for o in ordered_options(question, order)
         ]
     elif question.kind == QuestionKind.FREE_TEXT:
         data["accepted"] = list(question.accepted or [])

@@ -1,7 +1,7 @@
 """unknowns: an opaque token per case and each reader's reveal step (issue 15)
 
 Revision ID: 0006_quiz_unknowns
-Revises: 0005
+Revises: 0006_phi_gate
 Create Date: 2026-12-04 18:45:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import app.db
 
 revision: str = "0006_quiz_unknowns"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_phi_gate"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

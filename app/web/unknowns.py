@@ -43,7 +43,6 @@ def detail(token: str) -> ResponseReturnValue:
         render_template(
             "cases/unknown.html",
             unknown=shown,
-            series=cases.case_series(db, case),
             section_titles=cases.SECTION_TITLES,
         )
     )

@@ -102,8 +102,16 @@ def instance_thumbnail(study: str, series: str, instance: str) -> ResponseReturn
 
 @bp.get("/images/studies/<study>/series/<series>/metadata")
 def metadata(study: str, series: str) -> ResponseReturnValue:
-    """The series' ordered stack for the viewer; revalidated (a series may gain slices)."""
-    answer = images.series_metadata(get_session(), config(), study, series, actor=current_actor())
+    """The series' ordered stack for the viewer; revalidated (a series may gain slices).
+    ``?neutral=1``: without the series description (unknowns and quiz questions)."""
+    answer = images.series_metadata(
+        get_session(),
+        config(),
+        study,
+        series,
+        actor=current_actor(),
+        neutral=request.args.get("neutral") == "1",
+    )
     vary = "Accept-Encoding"
     if request.if_none_match.contains(answer.etag):
         response = Response(status=304)

@@ -145,7 +145,9 @@ class Viewer {
       item.setAttribute("aria-pressed", String(item.dataset.series === series));
     }
     this.setState("loading");
-    const url = `${this.base}/studies/${this.study}/series/${series}/metadata`;
+    // data-neutral (unknowns, quiz questions): the metadata without the series description.
+    const neutral = this.root.dataset.neutral === "1" ? "?neutral=1" : "";
+    const url = `${this.base}/studies/${this.study}/series/${series}/metadata${neutral}`;
     let meta;
     try {
       const response = await fetch(url, { credentials: "same-origin" });

@@ -193,7 +193,8 @@ def _fetched_json(client: FlaskClient, html: str) -> Iterator[tuple[str, Any]]:
     for attrs in re.findall(r'<section class="viewer"([^>]*)>', html):
         found = dict(re.findall(r'([\w-]+)="([^"]*)"', attrs))
         study, series = found.get("data-study"), found.get("data-series")
-        url = f"/images/studies/{study}/series/{series}/metadata"
+        neutral = "?neutral=1" if "data-neutral" in found else ""
+        url = f"/images/studies/{study}/series/{series}/metadata{neutral}"
         yield url, client.get(url).get_json()
         notes = htmllib.unescape(found.get("data-annotations-url", ""))
         if notes:

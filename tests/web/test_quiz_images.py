@@ -77,6 +77,11 @@ def test_every_question_shows_the_viewer_without_overlay_or_descriptions(
         assert attrs["data-index"] == ("0" if question is quiz.hotspot else "1")
         assert ("data-pick" in attrs) is (question is quiz.hotspot)
         assert 'class="key-images"' not in html  # the old static 256-pixel image is gone
+        # ... and the metadata the viewer fetches leaves the description out too.
+        assert attrs["data-neutral"] == "1"
+        meta = f"/images/studies/{attrs['data-study']}/series/{quiz.series_uid}/metadata"
+        assert "description" not in client.get(f"{meta}?neutral=1").get_json()
+        assert client.get(meta).get_json()["description"] == "Tension pneumothorax protocol"
 
 
 def test_hotspot_feedback_draws_the_target_and_the_click_on_the_clicked_image(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Debian packages: dcmtk, chromium, postgresql;
+# Install what the tests need (Debian packages: dcmtk, dicom3tools, chromium, postgresql;
 # Python packages into ./.venv) and run lint, type checks and the whole suite.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -8,6 +8,7 @@ source scripts/_venv.sh
 
 need_apt=()
 command -v storescu >/dev/null || need_apt+=(dcmtk)
+command -v dciodvfy >/dev/null || need_apt+=(dicom3tools)  # the validator of tests/dicom/test_dciodvfy.py
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -17,6 +17,7 @@ ADAPTERS = (
     "app.casefmt",
     "app.markup",
     "app.rendercache",
+    "app.textscan",
 )
 
 # (module prefix, prefixes it must not import)

@@ -133,6 +133,8 @@ def test_a_step_cannot_be_skipped_and_a_repeated_click_changes_nothing(
     client: FlaskClient, unknown_case: Case
 ) -> None:
     url = f"/unknowns/{unknown_case.unknown_token}"
+    assert client.post(f"{url}/reveal", data={"step": 1}).status_code == 400  # no CSRF token
+    assert FINDINGS not in client.get(url).get_data(as_text=True)
     _reveal(client, unknown_case, 3)
     html = client.get(url).get_data(as_text=True)
     assert "Reveal the steps in order" in html

@@ -151,3 +151,20 @@ def test_hotspot_feedback_outlines_the_target_beside_the_learners_click(
     page.keyboard.press("ArrowUp")
     expect(counter).to_have_text("1 / 3")
     expect(viewer.locator(".viewer-overlay .target")).to_have_count(0)
+
+    # A single-best-answer question of the same attempt has the real viewer too: scroll
+    # through the stack and change the window, with no teaching overlay toggle.
+    page.goto(f"{live_server}/quiz/attempts/{attempt.id}?q=1")
+    viewer = page.get_by_role("region", name="Images of the question")
+    expect(viewer).to_have_attribute("data-state", "ready")
+    counter = viewer.locator(".viewer-counter")
+    expect(counter).to_have_text("1 / 3")
+    viewer.focus()
+    page.keyboard.press("ArrowDown")
+    expect(counter).to_have_text("2 / 3")
+    preset = viewer.get_by_label("Window preset")
+    expect(preset).to_be_enabled()
+    preset.select_option(index=1)
+    expect(viewer.locator(".viewer-window")).not_to_be_empty()
+    expect(viewer.get_by_label("Teaching overlay")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text("Tension pneumothorax")

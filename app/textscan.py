@@ -153,7 +153,10 @@ _CAP = rf"(?:St\.?|{_WORD}(?:[{_Q}]s)?)"
 # Lower-case particles that open a surname: "Victoria de Bruin", "Casper van der Meulen".
 _PARTICLE = r"(?:van|von|de|den|der|da|di|du|del|della|dos|das|le|la|ter|ten|bin|ibn|al|el|'t)"
 # A name token: a capitalised word, perhaps after particles; its last word is looked up.
-_NAME_TOKEN = re.compile(rf"(?<![\w{_Q}-])(?:{_PARTICLE}\s+)*{_WORD}(?![\w{_Q}])")
+# A possessive ends the word ("Mr Kowalczyk's fracture"); another apostrophe does not.
+_NAME_TOKEN = re.compile(
+    rf"(?<![\w{_Q}-])(?:{_PARTICLE}\s+)*{_WORD}(?:(?=[{_Q}]s\b)|(?![\w{_Q}]))"
+)
 # Words just before an unlisted name that make it one: "Patient: Conradi, Cemal", "her
 # son Koen Zwijsen" (not "the patient Developed Fever" in title-cased text).
 # Prepositions such as "with" are left out on purpose: in quiz text "consistent with
@@ -404,7 +407,7 @@ def _name_hits(text: str, words: _Words) -> Iterator[Hit]:
         a, b = first.group().split()[-1], second.group().split()[-1]
         plain_a = " " not in first.group()  # a given name, a title: no particle before it
         if gap.strip(" .") == "" and "\n" not in gap and plain_a and a.rstrip(".") in words.titles:
-            if b not in words.not_after_title and not _eponym_follows(text, second.end(), words):
+            if b not in words.not_after_title:
                 end = second.end()
                 # "Dr Radhiana Hassan": the surname after an unlisted given name belongs to it.
                 if index + 2 < len(tokens):

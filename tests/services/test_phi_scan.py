@@ -144,6 +144,8 @@ def test_labelled_corpus_recall_and_false_alarms(
         ("Referred by Jane Doe.", "name", "Jane Doe"),
         ("Patient: Smith, John.", "name", "Smith, John"),
         ("Reviewed with Dr Okafor.", "name after a title", "Dr Okafor"),
+        # a title makes a person of a name, even before an eponym's noun
+        ("Mr Kowalczyk's fracture line.", "name after a title", "Mr Kowalczyk"),
         ("Transferred from St Mary's Hospital.", "hospital name", "St Mary's Hospital"),
         ("Flown to Royal Darwin Hospital.", "hospital name", "Royal Darwin Hospital"),
         ("Seen at Mercy Medical Center.", "hospital name", "Mercy Medical Center"),

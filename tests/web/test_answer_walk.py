@@ -162,10 +162,17 @@ def library(tmp_path: Path) -> Iterator[Flask]:
     get_db(application).engine.dispose()
 
 
-def _learner(session: Session, name: str) -> str:
+def _learner(session: Session, name: str, case_set: CaseSet) -> str:
+    """A learner who may take the set: of its institution, so a hospital's own set is walked
+    as its learners see it."""
     email = f"{name}@example.org"
     accounts.create_user(
-        session, email=email, display_name="Walker", password=PASSWORD, role=Role.LEARNER
+        session,
+        email=email,
+        display_name="Walker",
+        password=PASSWORD,
+        role=Role.LEARNER,
+        institution_name=case_set.institution.name if case_set.institution else None,
     )
     session.commit()
     return email
@@ -225,7 +232,7 @@ def _walk_attempt(
     walk: Walk, app: Flask, session: Session, case_set: CaseSet, mode: str
 ) -> list[int]:
     client = app.test_client()
-    AuthActions(client).login(_learner(session, f"{mode}-{case_set.id}"))
+    AuthActions(client).login(_learner(session, f"{mode}-{case_set.id}", case_set))
     questions = _set_questions(session, case_set)
     every = [n for q in questions for n in question_needles(q)]
     everything_shown = " ".join(question_shown(q) for q in questions)
@@ -322,16 +329,29 @@ def _walk_review(walk: Walk, app: Flask, session: Session, case_set: CaseSet) ->
 def _walk_steps(walk: Walk, app: Flask, session: Session, case_set: CaseSet) -> None:
     """The set's step pages: the history and the link to the unknown."""
     client = app.test_client()
-    AuthActions(client).login(_learner(session, f"steps-{case_set.id}"))
+    AuthActions(client).login(_learner(session, f"steps-{case_set.id}", case_set))
     for position, item in enumerate(case_set.items, 1):
         needles = [n for q in _questions_of(item.case) for n in question_needles(q)]
         url = f"/sets/{case_set.slug}/cases/{position}"
         _check_page(walk, client, url, needles, plain(item.case.history))
 
 
-def _walk_unknown(walk: Walk, app: Flask, case: Case) -> None:
-    """A visitor's unknown before each reveal step."""
+def _walk_unknown(walk: Walk, app: Flask, session: Session, case: Case) -> None:
+    """The unknown before each reveal step: a visitor's on a public case, else that of a
+    learner of the case's hospital."""
     client = app.test_client()
+    if case.visibility is not Visibility.PUBLIC:
+        email = f"unknown-{case.id}@example.org"
+        accounts.create_user(
+            session,
+            email=email,
+            display_name="Walker",
+            password=PASSWORD,
+            role=Role.LEARNER,
+            institution_name=case.institution.name if case.institution else None,
+        )
+        session.commit()
+        AuthActions(client).login(email)
     url = f"/unknowns/{case.unknown_token}"
     answers = [n for q in _questions_of(case) for n in question_needles(q)]
     later = {
@@ -393,8 +413,8 @@ def test_no_quiz_or_unknown_page_gives_an_answer_away(
             _walk_review(walk, library, session, case_set)
             _walk_steps(walk, library, session, case_set)
         walked_cases = {c.id for s in sets for c in (i.case for i in s.items)}
-        for case in session.scalars(select(Case).where(Case.id.in_(walked_cases))):
-            _walk_unknown(walk, library, case)
+        for case in session.scalars(select(Case).where(Case.id.in_(walked_cases))).all():
+            _walk_unknown(walk, library, session, case)
         assert walked_questions >= set(session.scalars(select(Question.id)))
     with capsys.disabled():
         print(

@@ -46,17 +46,19 @@ import numpy.typing as npt
 from PIL import Image
 from pydicom.dataset import Dataset
 
+from app.dicom.deidentify import _BURNED_IN_CLASS_PREFIXES, BURNED_IN_MODALITIES
 from app.dicom.render import frame_8bit, read_geometry
 from app.dicom.render import frame_count as dataset_frame_count
 from app.errors import DicomRejected
 
 Rectangle = tuple[int, int, int, int]
 
-#: Tesseract word confidence (0..100) a word needs. Planted text reads at 80-96;
-#: ultrasound speckle reads as "words" of 0-60 (scripts/bench/ocr.py).
-MIN_CONFIDENCE = 65.0
-#: Letters or digits a word needs ("&", "-", "|" from a scale bar do not count).
-MIN_ALNUM = 2
+#: Tesseract word confidence (0..100) an anchoring word needs. Planted text reads at
+#: 82-96; speckle of the shipped ultrasound cases as "words" up to 80 when enlarged.
+MIN_CONFIDENCE = 82.0
+#: Letters or digits an anchoring word needs: speckle read "AN" at 93 % on a shipped
+#: ultrasound frame; "&", "-", "|" from a scale bar never count.
+MIN_ALNUM = 3
 #: Frames the reviewer's proposal reads at most (see the module docstring).
 REVIEW_FRAMES = 64
 #: Frames intake reads at most for an object that declares no burned-in text.
@@ -69,6 +71,10 @@ INTAKE_DEADLINE_S = 40.0
 #: Largest frame side read: past it the frame is not OCR'd but reported as failed,
 #: since a 10k-pixel whole-slide tile would take minutes.
 MAX_SIDE = 4096
+#: Frames up to this side are enlarged UPSCALE times first: overlay text of 9-11 pixels
+#: is below the x-height tesseract reads well (scripts/bench/ocr.py).
+UPSCALE = 2
+UPSCALE_UP_TO = 1024
 _PSM = "11"  # sparse text: find as much text as possible in no particular order
 _STATUS_CANNOT_UNDERSTAND = 0xC000
 
@@ -108,6 +114,24 @@ class OcrReport:
     def rectangles(self) -> list[Rectangle]:
         """Every frame's rectangles, overlapping ones merged: one set for every frame."""
         return union_rectangles(r for f in self.frames for r in f.rectangles)
+
+
+def needs_intake_check(ds: Dataset) -> bool:
+    """True for an object that declares Burned In Annotation NO although text in the
+    pixels is the rule for its kind: the modalities and screen/camera capture classes
+    that :mod:`app.dicom.deidentify` holds when they do not declare it (ultrasound,
+    secondary capture, visible light, ...). CT, MR, CR and the like are not read on
+    intake: their text is in overlays and headers, and OCR costs a third of a second
+    a frame, which a receiver taking a 500-slice CT cannot spend.
+    """
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO":
+        return False
+    if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
+        return False
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    return (modality in BURNED_IN_MODALITIES or sop_class.startswith(_BURNED_IN_CLASS_PREFIXES)
+            or 0x00080064 in ds)
 
 
 def tesseract_path() -> str | None:
@@ -183,10 +207,15 @@ def text_boxes(
     if float(np.median(grey)) < 128:
         # overlays are light on a dark image: give tesseract dark text on light
         image = Image.fromarray(np.subtract(255, grey, dtype=np.uint8), "L")
+    rows, columns = grey.shape
+    scale = UPSCALE if max(rows, columns) <= UPSCALE_UP_TO else 1
+    if scale > 1:
+        image = image.resize((columns * scale, rows * scale), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     image.save(buffer, "PPM")  # PGM: no compression to spend time on
     words = _read_words(program, buffer.getvalue(), timeout_s, min_confidence)
-    rows, columns = grey.shape
+    if scale > 1:
+        words = [(x // scale, y // scale, -(-w // scale), -(-h // scale)) for x, y, w, h in words]
     return [_with_margin(r, columns, rows) for r in merge_words(words)]
 
 
@@ -287,11 +316,11 @@ def merge_words(words: Sequence[Rectangle]) -> list[Rectangle]:
 
 
 def _with_margin(box: Rectangle, columns: int, rows: int) -> Rectangle:
-    """Grow a line box by one line height left and right and a third of it above and
+    """Grow a line box by two line heights left and right and a third of one above and
     below (at least 3 pixels), inside the image: tesseract's boxes hug the ink and
     often drop a last character it could not read (scripts/bench/ocr.py)."""
     x, y, w, h = box
-    side, margin = max(3, h), max(3, h // 3)
+    side, margin = max(4, 2 * h), max(3, h // 3)
     x0, y0 = max(0, x - side), max(0, y - margin)
     x1, y1 = min(columns, x + w + side), min(rows, y + h + margin)
     return (x0, y0, x1 - x0, y1 - y0)

@@ -3,7 +3,11 @@
 One path for all of them (a C-STORE, an upload, an imported case): parse with
 limits, de-identify in memory, write only the de-identified bytes to the object
 store, then add the rows. Objects that may show burned-in text are held in the
-admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them).
+admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them): those the
+de-identifier suspects, and those that declare Burned In Annotation NO where text
+is the rule (ultrasound, screen and camera captures) but whose pixels OCR reads
+text on, or that OCR cannot check (:mod:`app.dicom.ocr`). CT, MR and the like are
+not OCR'd here: a third of a second a frame would stall the receiver.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from app.dicom.deidentify import (
     replace_uid,
     write_dataset,
 )
+from app.dicom import ocr
 from app.dicom.meta import STATUS_MISMATCH, ImageMeta, image_meta
 from app.dicom.safe_read import read_dataset
 from app.errors import DicomRejected
@@ -139,11 +144,29 @@ def prepare(
                 write_dataset(held.result),
                 held.message,
             )
-        return Prepared(result, image_meta(result.dataset), write_dataset(result))
+        return Prepared(result, image_meta(result.dataset), write_dataset(result),
+                        _text_seen(result))
     except DicomRejected as refused:
         if original_study_uid:
             refused.study_uid = replace_uid(config.secret, original_study_uid)
         raise
+
+
+def _text_seen(result: DeidResult) -> str:
+    """Why an object that declares no burned-in text is held anyway, or ""."""
+    ds = result.dataset
+    if not ocr.needs_intake_check(ds):
+        return ""
+    try:
+        report = ocr.find_text(ds, max_frames=ocr.INTAKE_FRAMES,
+                               deadline_s=ocr.INTAKE_DEADLINE_S, stop_at_first=True)
+    except ocr.OcrFailed as failed:
+        return f"it declares no burned-in text but could not be checked: {failed.message}"
+    except DicomRejected as failed:
+        return f"it declares no burned-in text but its frames could not be read: {failed.message}"
+    if report.found:
+        return "it declares no burned-in text but OCR reads text in its pixels"
+    return ""
 
 
 def store_prepared(

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Base, utcnow
+from app.dicom import ocr
 from app.dicom.deidentify import (
     BurnedInTextSuspected,
     DeidContext,
@@ -29,7 +30,6 @@ from app.dicom.deidentify import (
     replace_uid,
     write_dataset,
 )
-from app.dicom import ocr
 from app.dicom.meta import STATUS_MISMATCH, ImageMeta, image_meta
 from app.dicom.safe_read import read_dataset
 from app.errors import DicomRejected
@@ -159,7 +159,8 @@ def _text_seen(result: DeidResult) -> str:
         return ""
     try:
         report = ocr.find_text(ds, max_frames=ocr.INTAKE_FRAMES,
-                               deadline_s=ocr.INTAKE_DEADLINE_S, stop_at_first=True)
+                               deadline_s=ocr.INTAKE_DEADLINE_S, stop_at_first=True,
+                               thorough=False)
     except ocr.OcrFailed as failed:
         return f"it declares no burned-in text but could not be checked: {failed.message}"
     except DicomRejected as failed:

@@ -14,8 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.dicom import ocr
-from app.models import Instance, Institution, QuarantinedObject, QuarantineStatus, Role, Study
-from app.models import StudyStatus, User
+from app.models import (
+    Instance,
+    Institution,
+    QuarantinedObject,
+    QuarantineStatus,
+    Role,
+    Study,
+    StudyStatus,
+    User,
+)
 from app.storage import ObjectStore
 from tests import dicomfiles
 from tests.conftest import AuthActions, csrf_token

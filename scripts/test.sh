@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Debian packages: dcmtk, chromium, postgresql;
+# Install what the tests need (Debian packages: dcmtk, chromium, postgresql, tesseract-ocr;
 # Python packages into ./.venv) and run lint, type checks and the whole suite.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -10,6 +10,12 @@ need_apt=()
 command -v storescu >/dev/null || need_apt+=(dcmtk)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+# OCR of burned-in text (app/dicom/ocr.py): the program and its English data
+command -v tesseract >/dev/null || need_apt+=(tesseract-ocr)
+compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null \
+    || need_apt+=(tesseract-ocr-eng)
+# the OCR tests draw their text in DejaVu Sans (Pillow's own font reads differently)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "Error: need Debian packages ${need_apt[*]}; run as root or install them." >&2

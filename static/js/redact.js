@@ -183,7 +183,7 @@ function show(n) {
 
 previewButton.addEventListener("click", () => {
   previewing = !previewing;
-  svg.hidden = previewing;
+  svg.classList.toggle("ready", !previewing);
   previewButton.textContent = previewing ? "Back to the rectangles" : "Preview blackout";
   previewButton.setAttribute("aria-pressed", String(previewing));
   show(frame);
@@ -223,10 +223,8 @@ async function loadProposals() {
 
 // The script runs: switch from the typed fallback to drawing.
 document.getElementById("rectangles-field").hidden = true;
-for (const el of root.querySelectorAll("[hidden]")) {
-  if (el !== svg) el.hidden = false;
-}
-svg.hidden = false;
+for (const el of root.querySelectorAll("[hidden]")) el.hidden = false;
+svg.classList.add("ready"); // hidden by the style sheet until this script can drive it
 rects = parseField();
 sync();
 show(1);

@@ -93,8 +93,27 @@ def test_drag_preview_release(
     page.mouse.move(*end, steps=8)
     page.mouse.up()
     expect(page.locator("#redact-overlay rect")).to_have_count(proposed + 1)
+    drawn = page.locator("#rectangles").input_value().splitlines()[-1]
+    dx, dy, dw, dh = (int(v) for v in drawn.split(","))
+    assert abs(dx - (x - 4)) <= 2 and abs(dy - (y - 4)) <= 2 and abs(dw - (w + 8)) <= 2
+
+    # resize by its right edge, then draw a stray one and delete it
+    edge_y = box["y"] + (dy + dh / 2) * scale
+    page.mouse.move(box["x"] + (dx + dw) * scale, edge_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + (dx + dw + 20) * scale, edge_y, steps=5)
+    page.mouse.up()
+    resized = page.locator("#rectangles").input_value().splitlines()[-1]
+    assert abs(int(resized.split(",")[2]) - (dw + 20)) <= 2
+    page.mouse.move(box["x"] + 20 * scale, box["y"] + 120 * scale)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60 * scale, box["y"] + 160 * scale, steps=5)
+    page.mouse.up()
+    expect(page.locator("#redact-overlay rect")).to_have_count(proposed + 2)
+    page.get_by_role("button", name="Delete selected rectangle").click()
+    expect(page.locator("#redact-overlay rect")).to_have_count(proposed + 1)
     lines = page.locator("#rectangles").input_value().splitlines()
-    assert len(lines) == proposed + 1
+    assert len(lines) == proposed + 1 and lines[-1] == resized
 
     page.locator(".redact-strip a").nth(1).click()
     expect(page.locator("#frame-label")).to_contain_text("Frame 2 of 2")
@@ -105,6 +124,7 @@ def test_drag_preview_release(
         " return i.src.includes('/preview') && i.complete && i.naturalWidth > 0; }"
     )
     assert _pixel(page, x + w // 2, y + h // 2) == 0
+    expect(page.locator("#redact-overlay")).to_be_hidden()  # the preview shows pixels only
     assert session.scalars(select(Instance)).first() is None
 
     page.get_by_role("button", name="Release").click()

@@ -221,8 +221,23 @@ async function loadProposals() {
   }
 }
 
+// Keyboard users (and anyone who wants exact numbers) can still type the rectangles.
+const textField = document.getElementById("rectangles-field");
+const textToggle = document.getElementById("text-toggle");
+textToggle.addEventListener("click", () => {
+  textField.hidden = !textField.hidden;
+  textToggle.setAttribute("aria-expanded", String(!textField.hidden));
+  textToggle.textContent = textField.hidden ? "Edit as text" : "Hide the text";
+});
+field.addEventListener("input", () => {
+  rects = parseField();
+  selected = -1;
+  deleteButton.disabled = true;
+  draw();
+});
+
 // The script runs: switch from the typed fallback to drawing.
-document.getElementById("rectangles-field").hidden = true;
+textField.hidden = true;
 for (const el of root.querySelectorAll("[hidden]")) el.hidden = false;
 svg.classList.add("ready"); // hidden by the style sheet until this script can drive it
 rects = parseField();

@@ -63,6 +63,10 @@ MIN_CONFIDENCE = 82.0
 #: Letters or digits an anchoring word needs: speckle read "AN" at 93 % on a shipped
 #: ultrasound frame; "&", "-", "|" from a scale bar never count.
 MIN_ALNUM = 3
+#: A longer word anchors with less confidence: speckle's "words" at 60-80 % were two to
+#: four characters long; names and IDs are longer ("SMITH^JOHN" read at 81.5 %).
+LONG_WORD = 5
+LONG_WORD_CONFIDENCE = 60.0
 #: Frames the reviewer's proposal reads at most (see the module docstring).
 REVIEW_FRAMES = 64
 #: Frames intake reads at most for an object that declares no burned-in text.
@@ -273,7 +277,7 @@ def _parse_tsv(text: str, min_confidence: float) -> list[Rectangle]:
     """Text boxes from tesseract's TSV: confident words, grown by their neighbours.
 
     A word of at least :data:`MIN_ALNUM` letters or digits read with ``min_confidence``
-    anchors text. Any other word (however doubtful) on the same text line (block,
+    anchors text, as does one of :data:`LONG_WORD` read with :data:`LONG_WORD_CONFIDENCE`. Any other word (however doubtful) on the same text line (block,
     paragraph and line of TSV level 5), or beside an anchored box on the same band
     (see :func:`_beside`), joins it, repeatedly: a name read as one confident word
     and one doubtful one must be covered entirely, while speckle rarely forms a
@@ -292,7 +296,9 @@ def _parse_tsv(text: str, min_confidence: float) -> list[Rectangle]:
             continue
         if w <= 0 or h <= 0:
             continue
-        anchor = confidence >= min_confidence and sum(ch.isalnum() for ch in word) >= MIN_ALNUM
+        alnum = sum(ch.isalnum() for ch in word)
+        anchor = (confidence >= min_confidence and alnum >= MIN_ALNUM) or (
+            confidence >= LONG_WORD_CONFIDENCE and alnum >= LONG_WORD)
         words.append(((cells[2], cells[3], cells[4]), (x, y, w, h), anchor))
     anchored_lines = {key for key, _box, anchor in words if anchor}
     kept = [box for key, box, _anchor in words if key in anchored_lines]

@@ -277,11 +277,12 @@ def _parse_tsv(text: str, min_confidence: float) -> list[Rectangle]:
     """Text boxes from tesseract's TSV: confident words, grown by their neighbours.
 
     A word of at least :data:`MIN_ALNUM` letters or digits read with ``min_confidence``
-    anchors text, as does one of :data:`LONG_WORD` read with :data:`LONG_WORD_CONFIDENCE`. Any other word (however doubtful) on the same text line (block,
-    paragraph and line of TSV level 5), or beside an anchored box on the same band
-    (see :func:`_beside`), joins it, repeatedly: a name read as one confident word
-    and one doubtful one must be covered entirely, while speckle rarely forms a
-    line around a confident word.
+    anchors text, as does one of :data:`LONG_WORD` read with
+    :data:`LONG_WORD_CONFIDENCE`. Any other word (however doubtful) on the same text
+    line (block, paragraph and line of TSV level 5), or beside an anchored box on the
+    same band (see :func:`_beside`), joins it, repeatedly: a name read as one
+    confident word and one doubtful one must be covered entirely, while speckle
+    rarely forms a line around a confident word.
     """
     words: list[tuple[tuple[str, str, str], Rectangle, bool]] = []
     for line in text.splitlines()[1:]:

@@ -45,6 +45,7 @@ from app.models import (
 from app.storage import ObjectStore
 
 Status = Literal["stored", "duplicate", "quarantined"]
+OCR_FOUND_TEXT = "the object declares no burned-in text but OCR reads text in its pixels"
 M = TypeVar("M", bound=Base)
 
 
@@ -162,12 +163,12 @@ def _text_seen(result: DeidResult) -> str:
                                deadline_s=ocr.INTAKE_DEADLINE_S, stop_at_first=True,
                                thorough=False)
     except ocr.OcrFailed as failed:
-        return f"it declares no burned-in text but could not be checked: {failed.message}"
+        problem = failed.message
     except DicomRejected as failed:
-        return f"it declares no burned-in text but its frames could not be read: {failed.message}"
-    if report.found:
-        return "it declares no burned-in text but OCR reads text in its pixels"
-    return ""
+        problem = f"its frames cannot be read ({failed.message})"
+    else:
+        return OCR_FOUND_TEXT if report.found else ""
+    return f"the object declares no burned-in text but could not be checked: {problem}"
 
 
 def store_prepared(

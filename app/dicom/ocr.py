@@ -349,11 +349,12 @@ def merge_words(words: Sequence[Rectangle]) -> list[Rectangle]:
 
 
 def _with_margin(box: Rectangle, columns: int, rows: int) -> Rectangle:
-    """Grow a line box by two line heights left and right and a third of one above and
-    below (at least 3 pixels), inside the image: tesseract's boxes hug the ink and
-    often drop a last character it could not read (scripts/bench/ocr.py)."""
+    """Grow a line box by three line heights left and right and a third of one above
+    and below (at least 3 pixels), inside the image: tesseract's boxes hug the ink,
+    and it often drops the first or last characters of small text, which a wider
+    margin still covers (scripts/bench/ocr.py: a date lost its "2026-")."""
     x, y, w, h = box
-    side, margin = max(4, 2 * h), max(3, h // 3)
+    side, margin = max(4, 3 * h), max(3, h // 3)
     x0, y0 = max(0, x - side), max(0, y - margin)
     x1, y1 = min(columns, x + w + side), min(rows, y + h + margin)
     return (x0, y0, x1 - x0, y1 - y0)

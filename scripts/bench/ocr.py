@@ -59,16 +59,17 @@ def _inside(box: tuple[int, int, int, int], rects: list[tuple[int, int, int, int
                for rx, ry, rw, rh in rects)
 
 
-def _texts(rng: np.random.Generator, rows: int, columns: int, inside: bool) -> list[Text]:
-    """Two to four lines: corners and bars (on black) or inside the image (on speckle),
-    each kept wholly inside the frame and apart from the others."""
+def _texts(rng: np.random.Generator, rows: int, columns: int, inside: bool,
+           lines: int = 0) -> list[Text]:
+    """``lines`` lines (0: two to four): corners and bars (on black) or inside the image
+    (on speckle), each kept wholly inside the frame and apart from the others."""
     texts: list[Text] = []
     slots = [(8, 6, "left"), (columns - 8, 6, "right"), (8, rows - 8, "left"),
              (columns - 8, rows - 8, "right"), (8, rows // 2, "left")]
     if inside:
         slots += [(columns // 2 - 90, rows // 2 + 30, "left"),
                   (columns // 2 - 60, rows // 3, "left")]
-    order = rng.permutation(len(slots))[: int(rng.integers(2, 5))]
+    order = rng.permutation(len(slots))[: lines or int(rng.integers(2, 5))]
     for index in order:
         size = int(rng.choice(SIZES))
         words = str(rng.choice(WORDS))
@@ -115,7 +116,17 @@ def ultrasound_frames(rng: np.random.Generator, count: int) -> dict[str, Tally]:
             text.add(_measure(dicomfiles.ultrasound([frame]), [boxes]))
         else:
             blank.add(_measure(dicomfiles.ultrasound([frame]), [[]]))
-    return {"ultrasound, text": text, "ultrasound, no text": blank}
+    single = Tally()
+    for index in range(count // 2):
+        # one line only, any size, contrast and place: the flagged share means something
+        frame = dicomfiles.speckle_frame(rng)
+        texts: list[Text] = []
+        while not texts:
+            texts = _texts(rng, 480, 640, inside=index % 2 == 0, lines=1)
+        boxes = dicomfiles.draw_text(frame, texts)
+        single.add(_measure(dicomfiles.ultrasound([frame]), [boxes]))
+    return {"ultrasound, text": text, "ultrasound, one line of text": single,
+            "ultrasound, no text": blank}
 
 
 def screen_frames(rng: np.random.Generator, count: int) -> dict[str, Tally]:

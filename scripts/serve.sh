@@ -6,5 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv
+command -v tesseract >/dev/null || echo "Warning: tesseract-ocr is not installed, so" \
+    "ultrasound and screen captures that declare no burned-in text cannot be checked" \
+    "and are held for review (the two ultrasound sample cases do not load):" \
+    "apt-get install tesseract-ocr tesseract-ocr-eng" >&2
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -e .
 exec "$VENV/bin/teachfile" run "$@"

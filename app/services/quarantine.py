@@ -175,11 +175,19 @@ def held_geometry(
 
 
 def held_frame(
-    session: Session, item_id: int, frame: int, *, actor: User, config: intake.IntakeConfig
+    session: Session,
+    item_id: int,
+    frame: int,
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+    thumbnail: bool = False,
 ) -> bytes:
-    """One frame of the held object as PNG, untouched (lossless, so text stays legible)."""
+    """One frame of the held object as PNG, untouched (lossless, so text stays legible);
+    a ``thumbnail`` fits 128 pixels, for the review page's strip of every frame."""
     path = held_file(session, item_id, actor=actor, config=config)
-    return render_frame(path, RenderRequest(frame=frame, format="png"))
+    viewport = (128, 128) if thumbnail else None
+    return render_frame(path, RenderRequest(frame=frame, format="png", viewport=viewport))
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,12 @@ def quarantine_item(item_id: int) -> ResponseReturnValue:
 @permission_required(Permission.MANAGE_SOURCES)
 def quarantine_image(item_id: int) -> ResponseReturnValue:
     png = quarantine.held_frame(
-        get_session(), item_id, _frame_arg(), actor=signed_in_actor(), config=intake_config()
+        get_session(),
+        item_id,
+        _frame_arg(),
+        actor=signed_in_actor(),
+        config=intake_config(),
+        thumbnail=request.args.get("size") == "thumb",
     )
     return _png(png)
 

@@ -117,11 +117,16 @@ def test_drag_preview_release(
 
     page.locator(".redact-strip a").nth(1).click()
     expect(page.locator("#frame-label")).to_contain_text("Frame 2 of 2")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('redact-frame');"
+        " return i.src.includes('frame=2') && i.complete && i.naturalWidth > 0; }"
+    )
     assert _pixel(page, x + w // 2, y + h // 2) > 150
     page.get_by_role("button", name="Preview blackout").click()
     page.wait_for_function(
         "() => { const i = document.getElementById('redact-frame');"
-        " return i.src.includes('/preview') && i.complete && i.naturalWidth > 0; }"
+        " return i.src.includes('/preview') && i.src.includes('frame=2')"
+        " && i.complete && i.naturalWidth > 0; }"
     )
     assert _pixel(page, x + w // 2, y + h // 2) == 0
     expect(page.locator("#redact-overlay")).to_be_hidden()  # the preview shows pixels only

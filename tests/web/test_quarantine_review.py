@@ -100,6 +100,9 @@ def test_text_in_a_no_declaring_ultrasound_is_held_reviewed_previewed_and_releas
     frame3 = admin_client.get(f"/admin/quarantine/{item.id}/image?frame=3")
     assert frame3.status_code == 200 and frame3.mimetype == "image/png"
     assert admin_client.get(f"/admin/quarantine/{item.id}/image?frame=4").status_code == 400
+    thumb = admin_client.get(f"/admin/quarantine/{item.id}/image?frame=3&size=thumb")
+    assert Image.open(io.BytesIO(thumb.data)).size == (128, 96)
+    assert Image.open(io.BytesIO(frame3.data)).size == (400, 300)
 
     proposal = admin_client.get(f"/admin/quarantine/{item.id}/ocr").json
     assert proposal is not None and proposal["available"] is True

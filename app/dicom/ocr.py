@@ -131,8 +131,8 @@ def needs_intake_check(ds: Dataset) -> bool:
     pixels is the rule for its kind: the modalities and screen/camera capture classes
     that :mod:`app.dicom.deidentify` holds when they do not declare it (ultrasound,
     secondary capture, visible light, ...). CT, MR, CR and the like are not read on
-    intake: their text is in overlays and headers, and OCR costs a third of a second
-    a frame, which a receiver taking a 500-slice CT cannot spend.
+    intake: their text is in overlays and headers, and OCR costs about half a second
+    a frame (scripts/bench/ocr.py), which a receiver taking a 500-slice CT cannot spend.
     """
     if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() != "NO":
         return False

@@ -7,7 +7,7 @@ admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them): those the
 de-identifier suspects, and those that declare Burned In Annotation NO where text
 is the rule (ultrasound, screen and camera captures) but whose pixels OCR reads
 text on, or that OCR cannot check (:mod:`app.dicom.ocr`). CT, MR and the like are
-not OCR'd here: a third of a second a frame would stall the receiver.
+not OCR'd here: about half a second a frame would stall the receiver.
 """
 
 from __future__ import annotations

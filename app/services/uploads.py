@@ -34,6 +34,8 @@ NO_DICOM = "No DICOM files found: nothing was stored."
 
 @dataclass(frozen=True)
 class FileReport:
+    """One line of the report: where the file was in the upload, and what became of it."""
+
     file: int  # 1-based position of the uploaded file
     entry: int  # 1-based position inside a zip; 0 for the file itself
     outcome: str  # stored, duplicate, quarantined, skipped, refused
@@ -51,6 +53,8 @@ class FileReport:
 
 @dataclass
 class UploadReport:
+    """What an upload did, file by file, and the HTTP status that sums it up."""
+
     files: list[FileReport] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # whole-archive refusals, in plain words
@@ -91,7 +95,10 @@ class UploadReport:
         if status == 415:
             return "Nothing was stored: the files are neither DICOM nor zip."
         if self.count("refused"):
-            return "Nothing was stored: every file was refused; the reasons are listed by position."
+            return (
+                "Nothing was stored: what was sent was refused or skipped; "
+                "the reasons are listed by position."
+            )
         return NO_DICOM
 
 

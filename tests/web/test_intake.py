@@ -271,7 +271,7 @@ def test_study_is_all_or_nothing(
             "No DICOM files found",
         ),
         ([("notes.txt", b"hello"), ("photo.jpg", b"\xff\xd8\xff" * 100)], 415, "neither DICOM"),
-        ([("broken.zip", b"PK\x03\x04" + b"\0" * 100)], 422, "every file was refused"),
+        ([("broken.zip", b"PK\x03\x04" + b"\0" * 100)], 422, "was refused or skipped"),
     ],
     ids=["no-files", "empty-zip", "zip-without-dicom", "not-dicom-or-zip", "damaged-zip"],
 )

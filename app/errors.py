@@ -41,6 +41,12 @@ class Conflict(TeachfileError):
     status = 409
 
 
+class TooLarge(TeachfileError):
+    """The input is larger than this server accepts (HTTP 413)."""
+
+    status = 413
+
+
 class TooManyRequests(TeachfileError):
     """Throttled: try again later."""
 

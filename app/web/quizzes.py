@@ -1,5 +1,5 @@
-"""Quiz pages and API: taking a set's quiz, results, the review queue, progress, credit,
-certificates and their public verification, educators' statistics and question authoring.
+"""Quiz pages and API: taking a set's quiz, results, the review queue, progress,
+educators' statistics and question authoring (credit and certificates: app/web/credit.py).
 
 Entry point for the set page: ``url_for("quizzes.start", slug=set.slug)`` (/sets/<slug>/quiz).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
@@ -188,123 +188,6 @@ def result(attempt_id: int) -> ResponseReturnValue:
         review=review,
         status=credit.credit_status(session, current, today=_today()),
     )
-
-
-# --------------------------------------------------------------------------- credit
-
-
-@bp.route("/quiz/attempts/<int:attempt_id>/credit", methods=["GET", "POST"])
-@permission_required(Permission.AUTHENTICATED)
-def claim(attempt_id: int) -> ResponseReturnValue:
-    session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
-    form = credit.evaluation_form(current.case_set)
-    status_code = 200
-    if request.method == "POST":
-        try:
-            certificate = credit.claim_credit(
-                session,
-                attempt_id,
-                actor=signed_in_actor(),
-                evaluation={item.id: request.form.get(f"eval_{item.id}", "") for item in form},
-                hours=request.form.get("hours", ""),
-                attested=request.form.get("attest") == "yes",
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            if err.status in (403, 404):
-                raise
-            flash(err.message, "error")
-            status_code = err.status
-        else:
-            session.commit()
-            flash("Your certificate is ready.", "success")
-            return redirect(url_for("quizzes.certificate", token=certificate.token)), 303
-    return render_template(
-        "quizzes/credit.html",
-        attempt=current,
-        form=form,
-        status=credit.credit_status(session, current, today=_today()),
-        values=request.form,
-    ), status_code
-
-
-def _verify_url(token: str) -> str:
-    return url_for("quizzes.verify", token=token, _external=True)
-
-
-@bp.get("/certificates/<token>")
-@permission_required(Permission.AUTHENTICATED)
-def certificate(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
-    return render_template(
-        "quizzes/certificate.html",
-        certificate=found,
-        verify_url=_verify_url(found.token),
-        manager=credit.may_manage(signed_in_actor(), found),
-    )
-
-
-@bp.get("/certificates/<token>.pdf")
-@permission_required(Permission.AUTHENTICATED)
-def certificate_pdf(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
-    body = credit.certificate_pdf(found, _verify_url(found.token))
-    response = Response(body, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = 'inline; filename="certificate.pdf"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-@bp.post("/certificates/<token>/revoke")
-@permission_required(Permission.AUTHENTICATED)
-def revoke(token: str) -> ResponseReturnValue:
-    run(
-        lambda: credit.revoke_certificate(
-            get_session(),
-            token,
-            actor=signed_in_actor(),
-            reason=request.form.get("reason", "")[:300],
-            remote_addr=remote_addr(),
-        ),
-        success="The certificate is revoked; its link now says so.",
-    )
-    return redirect(url_for("quizzes.certificate", token=token)), 303
-
-
-@bp.get("/verify/<token>")
-def verify(token: str) -> ResponseReturnValue:
-    """Public: valid or revoked, name, activity, date, hours; nothing else."""
-    found = credit.verify_certificate(get_session(), token[:64])
-    response = Response(render_template("quizzes/verify.html", verification=found))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
-@bp.get("/quiz/transcript")
-@permission_required(Permission.AUTHENTICATED)
-def transcript() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=signed_in_actor())
-    return render_template(
-        "quizzes/transcript.html",
-        certificates=certificates,
-        total=credit.credit_earned(certificates),
-    )
-
-
-@bp.get("/quiz/transcript.csv")
-@permission_required(Permission.AUTHENTICATED)
-def transcript_csv() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=signed_in_actor())
-    body = credit.transcript_csv(
-        certificates, {c.token: _verify_url(c.token) for c in certificates}
-    )
-    response = Response(body, mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="transcript.csv"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --------------------------------------------------------------------------- progress and review
@@ -581,9 +464,3 @@ def api_finish(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def api_result(attempt_id: int) -> ResponseReturnValue:
     return quizzes.attempt_result(get_session(), attempt_id, actor=signed_in_actor())
-
-
-@api.get("/certificates/<token>")
-def api_verify(token: str) -> ResponseReturnValue:
-    """Public, like the verification page: status, name, activity, date, hours."""
-    return credit.verify_certificate(get_session(), token[:64]).as_json()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -21,7 +21,14 @@ from app.markup import MAX_FIELD_CHARS
 from app.models import Visibility
 from app.services import case_sets
 from app.services.access import Permission, can
-from app.web.guard import current_actor, permission_required, remote_addr, signed_in_actor, submit
+from app.web.guard import (
+    current_actor,
+    permission_required,
+    remote_addr,
+    run,
+    signed_in_actor,
+    submit,
+)
 
 bp = Blueprint("sets", __name__, url_prefix="/sets")
 
@@ -53,6 +60,19 @@ class CreditForm(FlaskForm):
     evaluation = TextAreaField(
         "Evaluation form: 'rating: question' or 'text: question', one a line",
         validators=[Length(max=20_000)],
+    )
+    time_limit_minutes = IntegerField(
+        "Exam time limit in minutes (empty: none)", validators=[Optional(), NumberRange(1, 1440)]
+    )
+    credit_provider = StringField(
+        "Provider issuing the credit (empty: the site's default)", validators=[Length(max=300)]
+    )
+    accreditation_statement = TextAreaField(
+        "Accreditation statement (empty: the site's default)", validators=[Length(max=5000)]
+    )
+    credit_type = StringField(
+        "Credit type, e.g. AMA PRA Category 1 Credit (empty: the site's default)",
+        validators=[Length(max=200)],
     )
 
 
@@ -162,6 +182,10 @@ def credit(slug: str) -> ResponseReturnValue:
         )
         form.expiry_date.data = case_set.expiry_date
         form.evaluation.data = case_sets.evaluation_lines(case_set)
+        form.time_limit_minutes.data = case_set.time_limit_minutes
+        form.credit_provider.data = case_set.credit_provider
+        form.accreditation_statement.data = case_set.accreditation_statement
+        form.credit_type.data = case_set.credit_type
     return render_template("sets/credit.html", form=form, case_set=case_set), done.status
 
 
@@ -176,6 +200,10 @@ def _credit_settings(form: CreditForm) -> case_sets.CreditSettings:
         review_date=form.review_date.data,
         expiry_date=form.expiry_date.data,
         evaluation_lines=form.evaluation.data or "",
+        time_limit_minutes=form.time_limit_minutes.data,
+        credit_provider=form.credit_provider.data or "",
+        accreditation_statement=form.accreditation_statement.data or "",
+        credit_type=form.credit_type.data or "",
     )
 
 
@@ -185,15 +213,16 @@ def publish(slug: str) -> ResponseReturnValue:
     form = PublishSetForm()
     session = get_session()
     if form.validate_on_submit():
-        case_sets.publish_set(
-            session,
-            slug,
-            Visibility(form.visibility.data),
-            actor=signed_in_actor(),
-            remote_addr=remote_addr(),
+        run(
+            lambda: case_sets.publish_set(
+                session,
+                slug,
+                Visibility(form.visibility.data),
+                actor=signed_in_actor(),
+                remote_addr=remote_addr(),
+            ),
+            success="The set is published.",
         )
-        session.commit()
-        flash("The set is published.", "success")
     return redirect(url_for("sets.detail", slug=slug))
 
 

@@ -494,6 +494,8 @@ def test_statistics_and_rescoring(
 
 # --------------------------------------------------------------------------- credit
 
+ISSUER = credit.Issuer("Teachfile test provider", "Accredited for testing.", "CE hours")
+
 
 def _passed_attempt(session: Session, qs: QuizSet, learner: User) -> Attempt:
     attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
@@ -516,6 +518,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation={"bias": "Yes"},
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="Attest"):
@@ -526,6 +529,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=False,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="hours"):
@@ -536,12 +540,20 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours="-1",
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     session.rollback()
     assert session.scalar(select(func.count(Certificate.id))) == 0
     cert = credit.claim_credit(
-        session, attempt.id, actor=learner, evaluation=EVALUATION, hours="5", attested=True, now=NOW
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation=EVALUATION,
+        hours="5",
+        attested=True,
+        issuer=ISSUER,
+        now=NOW,
     )
     session.commit()
     assert cert.hours == 2.0  # capped at the set's credit hours
@@ -554,6 +566,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     check = credit.verify_certificate(session, cert.token)
@@ -564,6 +577,9 @@ def test_claim_credit_revoke_and_verify(
         "activity": "Chest emergencies",
         "date": "2026-11-23",
         "hours": 2.0,
+        "credit_type": "CE hours",
+        "provider": "Teachfile test provider",
+        "accreditation_statement": "Accredited for testing.",
         "revoked_on": None,
     }
     for tampered in (cert.token[:-1] + ("A" if cert.token[-1] != "A" else "B"), "x", "../etc"):
@@ -620,6 +636,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     passed = _passed_attempt(session, qs, learner)
@@ -632,6 +649,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=late,
         )
     with pytest.raises(NotFound):
@@ -642,6 +660,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     assert session.scalar(select(func.count(Certificate.id))) == 0

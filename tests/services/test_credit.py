@@ -1,0 +1,184 @@
+"""Honest credit (issue 15): only a finished exam attempt earns it, certificates name who
+issues and accredits it, and a credit set never holds a case part of its audience cannot see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.errors import Invalid
+from app.models import Attempt, Case, CaseStatus, Certificate, Institution, Role, User, Visibility
+from app.services import case_sets, credit, quizzes
+from tests.quizdata import QuizSet, build_quiz_set
+
+NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+EVALUATION = {"met": "5", "bias": "Yes", "comments": ""}
+SITE = credit.Issuer("Site default provider", "Site default statement.", "Site credit")
+
+
+@pytest.fixture
+def people(
+    create_user: Callable[..., User], create_institution: Callable[..., Institution]
+) -> dict[str, User]:
+    hospital = create_institution()
+    return {
+        "educator": create_user(Role.EDUCATOR, institution=hospital),
+        "learner": create_user(Role.LEARNER, institution=hospital),
+    }
+
+
+@pytest.fixture
+def qs(session: Session, create_case: Callable[..., Case], people: dict[str, User]) -> QuizSet:
+    return build_quiz_set(session, create_case, people["educator"])
+
+
+def _take(session: Session, qs: QuizSet, learner: User, mode: str) -> Attempt:
+    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode=mode)
+    for qid, response in qs.right_answers().items():
+        quizzes.answer_question(session, attempt.id, qid, response, actor=learner, now=NOW)
+    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    session.commit()
+    return attempt
+
+
+def _claim(session: Session, attempt: Attempt, learner: User) -> Certificate:
+    return credit.claim_credit(
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation=EVALUATION,
+        hours=1,
+        attested=True,
+        issuer=SITE,
+        now=NOW,
+    )
+
+
+def test_a_passed_practice_attempt_cannot_claim_credit(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    practice = _take(session, qs, learner, "practice")
+    assert practice.passed and practice.score == 100.0
+    status = credit.credit_status(session, practice, today=NOW.date())
+    assert not status.eligible and "exam mode" in status.reason
+    with pytest.raises(Invalid, match="exam mode"):
+        _claim(session, practice, learner)
+    session.rollback()
+    assert session.scalar(select(func.count(Certificate.id))) == 0
+    exam = _take(session, qs, learner, "exam")
+    assert credit.credit_status(session, exam, today=NOW.date()).eligible
+    assert _claim(session, exam, learner).attempt_id == exam.id
+
+
+def test_certificate_names_the_sets_provider_else_the_site_defaults(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    qs.case_set.credit_provider = "Outback College of Radiology"
+    qs.case_set.credit_type = "AMA PRA Category 1 Credit"
+    session.commit()
+    cert = _claim(session, _take(session, qs, learner, "exam"), learner)
+    session.commit()
+    shown = credit.verify_certificate(session, cert.token).as_json()
+    assert shown["provider"] == "Outback College of Radiology"
+    assert shown["credit_type"] == "AMA PRA Category 1 Credit"
+    assert shown["accreditation_statement"] == "Site default statement."  # the set gave none
+    pdf = credit.certificate_pdf(cert, "https://example.org/verify/" + cert.token)
+    assert b"Outback College of Radiology" in pdf and b"Site default statement." in pdf
+    # copied at issue: a later change to the set does not rewrite an issued certificate
+    qs.case_set.credit_provider = "Someone else"
+    session.commit()
+    assert credit.verify_certificate(session, cert.token).provider == (
+        "Outback College of Radiology"
+    )
+
+
+def test_a_public_credit_set_refuses_a_case_not_everyone_can_see(
+    session: Session, create_case: Callable[..., Case], people: dict[str, User]
+) -> None:
+    educator = people["educator"]
+    qs = build_quiz_set(session, create_case, educator)
+    hospital_case = create_case(educator, visibility="institution", title="Hospital only")
+    draft = create_case(educator, status="draft", title="Still a draft")
+    slugs = (qs.case.slug, hospital_case.slug)
+
+    # Adding the hospital-only case to the published public credit set is refused.
+    with pytest.raises(Invalid, match=rf"Hospital only.*\({hospital_case.slug}\).*everyone"):
+        case_sets.update_set(
+            session,
+            qs.case_set.slug,
+            case_sets.SetContent(title="Chest emergencies", case_slugs=slugs),
+            actor=educator,
+        )
+    session.rollback()
+    assert [i.case_id for i in qs.case_set.items] == [qs.case.id]
+
+    # A draft set may hold it; publishing it to everyone is refused, naming the case ...
+    draft_set = case_sets.create_set(
+        session, case_sets.SetContent(title="Mixed", case_slugs=slugs), actor=educator
+    )
+    draft_set.credit_hours = 1.0
+    session.commit()
+    with pytest.raises(Invalid, match="Hospital only"):
+        case_sets.publish_set(session, draft_set.slug, Visibility.PUBLIC, actor=educator)
+    session.rollback()
+    assert draft_set.status is CaseStatus.DRAFT
+    # ... and publishing to the institution, whose members all see both, is allowed.
+    case_sets.publish_set(session, draft_set.slug, Visibility.INSTITUTION, actor=educator)
+    session.commit()
+
+    # A draft case reaches nobody; a set without credit may still mix audiences.
+    with pytest.raises(Invalid, match="Still a draft"):
+        case_sets.update_set(
+            session,
+            draft_set.slug,
+            case_sets.SetContent(title="Mixed", case_slugs=(*slugs, draft.slug)),
+            actor=educator,
+        )
+    session.rollback()
+    plain = case_sets.create_set(
+        session, case_sets.SetContent(title="Plain", case_slugs=slugs), actor=educator
+    )
+    case_sets.publish_set(session, plain.slug, Visibility.PUBLIC, actor=educator)
+    session.commit()
+    # Making that published public set credit-bearing is refused for the same reason.
+    with pytest.raises(Invalid, match="Hospital only"):
+        case_sets.update_credit(
+            session,
+            plain.slug,
+            case_sets.CreditSettings(credit_hours=1.0, disclosures="None"),
+            actor=educator,
+        )
+    session.rollback()
+    assert plain.credit_hours is None
+
+
+def test_credit_settings_keep_time_limit_and_issuer(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    settings = case_sets.CreditSettings(
+        credit_hours=1.5,
+        disclosures="None",
+        time_limit_minutes=30,
+        credit_provider="  Outback   College ",
+        accreditation_statement="Accredited by the Outback College.",
+        credit_type="CPD points",
+    )
+    saved = case_sets.update_credit(session, qs.case_set.slug, settings, actor=people["educator"])
+    assert saved.time_limit_minutes == 30 and saved.credit_provider == "Outback College"
+    issuer = credit.issuer_for(saved, SITE)
+    assert issuer == credit.Issuer(
+        "Outback College", "Accredited by the Outback College.", "CPD points"
+    )
+    with pytest.raises(Invalid, match="time limit"):
+        case_sets.update_credit(
+            session,
+            qs.case_set.slug,
+            case_sets.CreditSettings(credit_hours=1.0, disclosures="None", time_limit_minutes=0),
+            actor=people["educator"],
+        )

@@ -1,4 +1,5 @@
-"""Case folders in and out: import (de-identifying every file), export, the shipped library.
+"""Case folders in and out: import (de-identifying every file), export, the shipped library
+and its case sets (``cases/_sets/<slug>.yaml``, issue 15).
 
 The folder format is ``app/casefmt.py`` (documented in ``cases/README.md``).
 Import runs every DICOM file through the same intake as a C-STORE, so the UIDs
@@ -24,6 +25,8 @@ from app.models import (
     AnnotationVisibility,
     Case,
     CaseLabel,
+    CaseSet,
+    CaseSetItem,
     CaseStatus,
     CaseStudy,
     Instance,
@@ -37,7 +40,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import SECTION_FIELDS
-from app.services import audit, intake, search
+from app.services import audit, case_sets, intake, search
 from app.services.access import Permission, require
 
 SAMPLE_INSTITUTION = "Teachfile sample library"
@@ -309,3 +312,68 @@ def sample_institution(session: Session) -> Institution:
 
 def library_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(Case.id)))
+
+
+def import_set_file(
+    session: Session, path: Path, *, institution: Institution, actor: User | None = None
+) -> CaseSet:
+    """Create the published case set a set file describes, on cases already imported.
+
+    Refused with nothing stored: a set of that name exists, a listed case is missing, or
+    (credit-bearing) a case is not visible to the set's whole audience.
+    """
+    if actor is not None:
+        require(actor, Permission.AUTHOR_CASES)
+    spec = casefmt.read_set_file(path)
+    where = f"{casefmt.SETS_DIR}/{spec.slug}.yaml"
+    if session.scalar(select(CaseSet.id).where(CaseSet.slug == spec.slug)) is not None:
+        raise Conflict(f"{where}: a case set with this name exists already.")
+    cases = []
+    for slug in spec.cases:
+        case = session.scalar(select(Case).where(Case.slug == slug))
+        if case is None:
+            raise Invalid(f"{where}: the case {slug!r} is not in the library.")
+        cases.append(case)
+    visibility = Visibility(spec.visibility)
+    now = utcnow()
+    case_set = CaseSet(
+        slug=spec.slug,
+        title=spec.title,
+        description=spec.description,
+        objectives=spec.objectives,
+        status=CaseStatus.PUBLISHED,
+        visibility=visibility,
+        published_at=now,
+        institution_id=institution.id,
+        created_by_id=actor.id if actor else None,
+    )
+    credit = spec.credit
+    if credit is not None:
+        try:
+            case_sets.check_credit_audience(cases, visibility, institution.id)
+        except Invalid as err:
+            raise Invalid(f"{where}: {err.message}") from None
+        case_set.credit_hours = credit.hours
+        case_set.passing_score = credit.passing_score
+        case_set.max_attempts = credit.max_attempts
+        case_set.time_limit_minutes = credit.time_limit_minutes
+        case_set.faculty, case_set.disclosures = credit.faculty, credit.disclosures
+        case_set.credit_provider = credit.provider
+        case_set.accreditation_statement = credit.accreditation_statement
+        case_set.credit_type = credit.credit_type
+        case_set.release_date, case_set.review_date = credit.release_date, credit.review_date
+        case_set.expiry_date = credit.expiry_date
+        case_set.evaluation = case_sets.parse_evaluation("\n".join(credit.evaluation))
+    case_set.items = [CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases)]
+    session.add(case_set)
+    session.flush()
+    audit.record(
+        session,
+        "set.imported",
+        actor=actor,
+        actor_label="cli",
+        target_type="case_set",
+        target_id=case_set.id,
+        detail={"slug": case_set.slug, "cases": len(cases)},
+    )
+    return case_set

@@ -16,6 +16,7 @@ ADAPTERS = (
     "app.casefmt",
     "app.markup",
     "app.rendercache",
+    "app.charts",
 )
 
 # (module prefix, prefixes it must not import)

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from app.db import get_session, utcnow
 from app.errors import Invalid, TeachfileError
 from app.models import Answer, AttemptMode, AttemptStatus, Question
-from app.services import credit, quizzes
+from app.services import credit, item_analysis, quizzes
 from app.services.access import Permission, can
 from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
 
@@ -264,6 +264,7 @@ def stats(slug: str) -> ResponseReturnValue:
     return render_template(
         "quizzes/stats.html",
         stats=found,
+        analysis=item_analysis.analyse_set(session, slug, actor=signed_in_actor()),
         certificates=credit.set_certificates(session, found.case_set, actor=signed_in_actor()),
     )
 

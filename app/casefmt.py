@@ -32,6 +32,7 @@ from typing import Any, Final, TypeAlias
 
 import yaml
 
+from app.domain import CHOICE_KINDS, QuestionKind
 from app.errors import Invalid
 
 __all__ = [
@@ -110,7 +111,7 @@ MODALITIES: Final = frozenset({
     "OP", "OPT", "ES", "XC", "SM", "BMD", "IVUS", "DOC", "SR", "KO", "PR", "SEG",
     "RTIMAGE", "RTDOSE", "RTSTRUCT", "RTPLAN", "ECG", "HD", "TG",
 })
-QUESTION_TYPES: Final = ("single", "multiple", "freetext", "hotspot")
+QUESTION_TYPES: Final = tuple(QuestionKind)
 ANNOTATION_KINDS: Final = ("arrow", "line", "ellipse", "text")
 #: How many points each annotation kind has (arrow: tail then head; ellipse: two
 #: opposite corners of its bounding box; text: its anchor).
@@ -527,7 +528,7 @@ def _parse_quiz(data: object) -> list[QuizQuestion]:
             teaching_point=c.text(q.get("teaching_point"), f"{where}.teaching_point"),
         )
         used = {"type", "stem", "reference", "teaching_point"}
-        if kind in ("single", "multiple"):
+        if kind in CHOICE_KINDS:
             used.add("options")
             options = c.list_of(q.get("options"), f"{where}.options", 26)
             for j, raw_opt in enumerate(options):
@@ -541,14 +542,14 @@ def _parse_quiz(data: object) -> list[QuizQuestion]:
             if len(question.options) < 2:
                 raise c.fail(f"{where}.options", "a question needs at least two options")
             right = sum(o.correct for o in question.options)
-            if kind == "single" and right != 1:
+            if kind == QuestionKind.SINGLE and right != 1:
                 raise c.fail(f"{where}.options",
                              f"a single-answer question needs exactly one correct option, "
                              f"found {right}")
-            if kind == "multiple" and right < 1:
+            if kind == QuestionKind.MULTIPLE and right < 1:
                 raise c.fail(f"{where}.options",
                              "a multiple-answer question needs at least one correct option")
-        elif kind == "freetext":
+        elif kind == QuestionKind.FREE_TEXT:
             used.add("accepted")
             question.accepted = c.texts(c.list_of(q.get("accepted"), f"{where}.accepted", 100),
                                         f"{where}.accepted")
@@ -907,13 +908,13 @@ def _number(v: float) -> float:
 
 def _question_dict(q: QuizQuestion) -> dict[str, Any]:
     out: dict[str, Any] = {"type": q.type, "stem": q.stem}
-    if q.type in ("single", "multiple"):
+    if q.type in CHOICE_KINDS:
         out["options"] = [
             {"text": o.text, "correct": o.correct, **({"explanation": o.explanation}
                                                       if o.explanation else {})}
             for o in q.options
         ]
-    elif q.type == "freetext":
+    elif q.type == QuestionKind.FREE_TEXT:
         out["accepted"] = list(q.accepted)
     else:
         out["series_uid"] = q.series_uid

@@ -21,7 +21,7 @@ from app.models import (
     User,
     Visibility,
 )
-from app.services import quizzes
+from app.services.quizzes import stacks
 
 
 @dataclass
@@ -57,7 +57,7 @@ def build_quiz_set(
 ) -> QuizSet:
     case = create_case(author, title="Tension pneumothorax", slices=3)
     series = case.studies[0].study.series[0]
-    stack = quizzes.series_stack(session, series)
+    stack = stacks.series_stack(session, series)
     single = Question(
         case_id=case.id,
         position=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
         ("app.dicom", "app.search", "app.storage", "app.casefmt", "app.rendercache", "app.cli"),
     ),
     ("app.cli", ("app.web",)),
+    # The domain's words are shared by every layer, so they may depend on none of them.
+    ("app.domain", ("app",)),
     ("app.services", ("flask", "flask_login", "flask_wtf", "app.web", "app.cli")),
     ("app.models", ("app.services", "app.web", "app.cli", "flask", *ADAPTERS)),
     *[
@@ -83,6 +86,20 @@ def test_module_respects_layers(path: Path) -> None:
             name for name in _imports(path) if any(_matches(name, prefix) for prefix in forbidden)
         ]
         assert not bad, f"{module} imports {bad}, which STYLE.md forbids for {owner}"
+
+
+STDLIB_ONLY = ("app.domain",)
+
+
+@pytest.mark.parametrize("module", STDLIB_ONLY)
+def test_shared_modules_import_only_the_standard_library(module: str) -> None:
+    path = APP.parent / (module.replace(".", "/") + ".py")
+    outside = [
+        name
+        for name in _imports(path)
+        if name.split(".")[0] not in sys.stdlib_module_names and name != "__future__"
+    ]
+    assert not outside, f"{module} imports {outside}; STYLE.md allows only the standard library"
 
 
 def test_rule_catches_a_violation(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def test_a_newcomer_practises_reviews_passes_the_exam_and_verifies(library_app: 
 
     from app.db import utcnow
     from app.models import CaseSet, Role
-    from app.services import accounts, credit, quizzes
+    from app.services import accounts, credit
+    from app.services.quizzes import attempts, reviews
 
     assert library_app.test_cli_runner().invoke(cli, ["init"]).exit_code == 0
     with get_db(library_app).sessionmaker() as session:
@@ -164,23 +165,23 @@ def test_a_newcomer_practises_reviews_passes_the_exam_and_verifies(library_app: 
         )
         session.flush()
 
-        attempt = quizzes.start_attempt(session, practice.slug, actor=learner, mode="practice")
-        first = quizzes.attempt_questions(session, attempt)[0]
+        attempt = attempts.start_attempt(session, practice.slug, actor=learner, mode="practice")
+        first = attempts.attempt_questions(session, attempt)[0]
         missed = {"text": "no idea"} if first.kind == "freetext" else _wrong(first)
-        assert not quizzes.answer_question(
+        assert not attempts.answer_question(
             session, attempt.id, first.id, missed, actor=learner
         ).correct
         tomorrow = (utcnow() + timedelta(days=1)).date()
         assert [
-            i.question_id for i in quizzes.due_reviews(session, actor=learner, today=tomorrow)
+            i.question_id for i in reviews.due_reviews(session, actor=learner, today=tomorrow)
         ] == [first.id]
 
-        attempt = quizzes.start_attempt(session, exam.slug, actor=learner, mode="exam")
-        for question in quizzes.attempt_questions(session, attempt):
-            quizzes.answer_question(
+        attempt = attempts.start_attempt(session, exam.slug, actor=learner, mode="exam")
+        for question in attempts.attempt_questions(session, attempt):
+            attempts.answer_question(
                 session, attempt.id, question.id, _right(session, question), actor=learner
             )
-        finished = quizzes.finish_attempt(session, attempt.id, actor=learner)
+        finished = attempts.finish_attempt(session, attempt.id, actor=learner)
         assert finished.passed and finished.score == 100.0
         cert = credit.claim_credit(
             session,
@@ -206,14 +207,14 @@ def _wrong(question: Question) -> dict[str, object]:
 
 
 def _right(session: Session, question: Question) -> dict[str, object]:
-    from app.services import quizzes
+    from app.services.quizzes import marking
 
     if question.kind == "freetext":
         return {"text": question.accepted[0]}
     if question.kind == "hotspot":
         assert question.hotspot
         first = int(question.hotspot["frames"][0])
-        x0, y0, x1, y1 = quizzes.region_of(question.hotspot).bounds()
+        x0, y0, x1, y1 = marking.region_of(question.hotspot).bounds()
         uid = question.hotspot["series_uid"]
         return {"series_uid": uid, "frame": first, "x": (x0 + x1) / 2, "y": (y0 + y1) / 2}
     return {"option_ids": [o.id for o in question.options if o.correct]}

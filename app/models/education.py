@@ -8,9 +8,10 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
+from app.domain import QuestionKind
 from app.models.case import Case
 
-QUESTION_KINDS = ("single", "multiple", "freetext", "hotspot")
+QUESTION_KINDS = tuple(QuestionKind)
 
 
 class Question(Base):
@@ -23,7 +24,7 @@ class Question(Base):
     stem: Mapped[str] = mapped_column(Text)
     reference: Mapped[str] = mapped_column(Text, default="")
     teaching_point: Mapped[str] = mapped_column(Text, default="")
-    # freetext: accepted answers (synonyms come from app/data/synonyms.yaml)
+    # QuestionKind.FREE_TEXT: accepted answers (synonyms come from app/data/synonyms.yaml)
     accepted: Mapped[list[str]] = mapped_column(JSON, default=list)
     # hotspot: {"series_uid", "frames": [first, last], "region": {...}}
     hotspot: Mapped[dict[str, Any] | None] = mapped_column(JSON)

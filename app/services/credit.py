@@ -33,7 +33,7 @@ from app.models import (
 from app.services import audit
 from app.services.access import Permission, can, require
 from app.services.pdf import simple_pdf
-from app.services.quizzes import get_attempt
+from app.services.quizzes.attempts import get_attempt
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 EVALUATION_KINDS = ("rating", "choice", "text")

@@ -378,7 +378,7 @@ def series_metadata(
     for instance in instances:
         geometry = _geometry(config, instance)
         item: dict[str, Any] = {"uid": instance.sop_instance_uid}
-        if instance.number_of_frames > 1:  # as quizzes.series_stack: at least one frame
+        if instance.number_of_frames > 1:  # as quizzes.stacks.series_stack: at least one frame
             item["frames"] = instance.number_of_frames
         item.update({k: v for k, v in geometry.items() if defaults.get(k) != v})
         items.append(item)

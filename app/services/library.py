@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app import casefmt
 from app.db import utcnow
 from app.dicom.deidentify import replace_uid
+from app.domain import QuestionKind
 from app.errors import Conflict, DicomRejected, Invalid
 from app.models import (
     Annotation,
@@ -160,7 +161,7 @@ def _instance(session: Session, sop_uid: str, slug: str) -> Instance:
 
 def _question(case: Case, position: int, question: casefmt.QuizQuestion, new_uid: Any) -> Question:
     hotspot = None
-    if question.type == "hotspot" and question.region is not None and question.frames:
+    if question.type == QuestionKind.HOTSPOT and question.region is not None and question.frames:
         if isinstance(question.region, casefmt.Ellipse):
             region: dict[str, Any] = {
                 "shape": "ellipse",

@@ -23,8 +23,9 @@ from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
 from app.models import Case, KeyImage, Series, Visibility
 from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
-from app.services import cases, inbox, quizzes
+from app.services import cases, inbox
 from app.services.access import Permission
+from app.services.quizzes import unknowns
 from app.web.guard import (
     current_actor,
     page_arg,
@@ -184,7 +185,7 @@ def _render_case(slug: str, *, preview: bool) -> ResponseReturnValue:
         unknown=unknown,
         hidden_sections=HIDDEN_IN_UNKNOWN_MODE if unknown else (),
         # An unknown case with questions keeps its diagnosis until they are answered.
-        locked=unknown and not quizzes.case_revealed_for(session, actor, case),
+        locked=unknown and not unknowns.case_revealed_for(session, actor, case),
         preview=preview,
         editor=cases.is_editor(actor, case),
         section_titles=cases.SECTION_TITLES,

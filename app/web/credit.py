@@ -24,8 +24,9 @@ from flask.typing import ResponseReturnValue
 from app.db import get_session, utcnow
 from app.errors import TeachfileError
 from app.models import CaseSet
-from app.services import credit, quizzes
+from app.services import credit
 from app.services.access import Permission
+from app.services.quizzes import attempts
 from app.web.guard import permission_required, remote_addr, run, signed_in_actor
 
 bp = Blueprint("credit", __name__)
@@ -56,7 +57,7 @@ def credit_issuer(case_set: CaseSet) -> credit.Issuer:
 @permission_required(Permission.AUTHENTICATED)
 def claim(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
+    current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
     form = credit.evaluation_form(current.case_set)
     status_code = 200
     if request.method == "POST":

@@ -13,10 +13,20 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
+from app.domain import QuestionKind
 from app.errors import Invalid, TeachfileError
 from app.models import Answer, AttemptMode, AttemptStatus, Question
-from app.services import credit, item_analysis, quizzes
+from app.services import credit
 from app.services.access import Permission, can
+from app.services.quizzes import (
+    attempts,
+    authoring,
+    feedback,
+    item_analysis,
+    reviews,
+    stacks,
+    statistics,
+)
 from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
 
 bp = Blueprint("quizzes", __name__)
@@ -46,21 +56,21 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _images(question: Question | None) -> list[quizzes.FrameRef]:
+def _images(question: Question | None) -> list[stacks.FrameRef]:
     """A question page's key images (a hotspot question shows its series in the viewer)."""
-    if question is None or question.kind == "hotspot":
+    if question is None or question.kind == QuestionKind.HOTSPOT:
         return []
-    return quizzes.question_images(get_session(), question)
+    return stacks.question_images(get_session(), question)
 
 
 def _hotspot(
     question: Question | None, answer: Answer | None, shown: dict[str, Any] | None = None
-) -> quizzes.HotspotView | None:
+) -> stacks.HotspotView | None:
     """The viewer of a hotspot question, opened on the learner's click if they gave one."""
-    if question is None or question.kind != "hotspot":
+    if question is None or question.kind != QuestionKind.HOTSPOT:
         return None
     response = answer.response if answer else (shown or {}).get("response")
-    return quizzes.hotspot_view(get_session(), question, response, actor=current_actor())
+    return stacks.hotspot_view(get_session(), question, response, actor=current_actor())
 
 
 # --------------------------------------------------------------------------- taking a quiz
@@ -72,15 +82,15 @@ def start(slug: str) -> ResponseReturnValue:
     the learner's attempts so far, and the start buttons."""
     session = get_session()
     actor = current_actor()
-    case_set = quizzes.get_set(session, slug, actor=actor)
-    attempts = quizzes.list_attempts(session, case_set, actor=actor) if actor else []
+    case_set = attempts.get_set(session, slug, actor=actor)
+    mine = attempts.list_attempts(session, case_set, actor=actor) if actor else []
     return render_template(
         "quizzes/start.html",
         case_set=case_set,
-        questions=len(quizzes.set_questions(session, case_set, actor)),
-        attempts=attempts,
-        open_attempt=next((a for a in attempts if a.status is AttemptStatus.OPEN), None),
-        left=quizzes.attempts_left(session, case_set, actor=actor) if actor else None,
+        questions=len(attempts.set_questions(session, case_set, actor)),
+        attempts=mine,
+        open_attempt=next((a for a in mine if a.status is AttemptStatus.OPEN), None),
+        left=attempts.attempts_left(session, case_set, actor=actor) if actor else None,
         editor=can(actor, Permission.EDIT, case_set),
     )
 
@@ -89,7 +99,7 @@ def start(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def start_post(slug: str) -> ResponseReturnValue:
     started = run(
-        lambda: quizzes.start_attempt(
+        lambda: attempts.start_attempt(
             get_session(), slug, actor=signed_in_actor(), mode=request.form.get("mode", "")
         )
     )
@@ -102,20 +112,20 @@ def start_post(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def attempt(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
+    current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
     if current.status is AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.result", attempt_id=current.id))
-    questions = quizzes.attempt_questions(session, current)
-    answered = quizzes.answers_by_question(current)
+    questions = attempts.attempt_questions(session, current)
+    answered = attempts.answers_by_question(current)
     position = request.args.get("q", "")
     index: int | None = None
     if position.isdigit() and 1 <= int(position) <= len(questions):
         index = int(position) - 1
     else:
-        following = quizzes.next_question(session, current)
+        following = attempts.next_question(session, current)
         index = questions.index(following) if following is not None else None
     question = questions[index] if index is not None else None
-    show_feedback = question is not None and quizzes.feedback_allowed(current, question.id)
+    show_feedback = question is not None and attempts.feedback_allowed(current, question.id)
     return render_template(
         "quizzes/attempt.html",
         attempt=current,
@@ -124,7 +134,7 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index=index,
         question=question,
         answer=answered.get(question.id) if question else None,
-        feedback=quizzes.feedback(question, answered.get(question.id))
+        feedback=feedback.feedback(question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
         images=_images(question),
@@ -141,7 +151,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
         raise Invalid("That question is not part of this attempt.")
     question_id = int(raw_id)
     try:
-        given = quizzes.answer_question(
+        given = attempts.answer_question(
             session, attempt_id, question_id, _form_response(), actor=signed_in_actor()
         )
     except TeachfileError as err:
@@ -149,7 +159,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
         if err.status in (403, 404):
             raise
         flash(err.message, "error")
-        current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
+        current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
         if question_id not in (current.question_ids or []):
             return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
         position = current.question_ids.index(question_id) + 1
@@ -166,7 +176,7 @@ def answer(attempt_id: int) -> ResponseReturnValue:
 @bp.post("/quiz/attempts/<int:attempt_id>/finish")
 @permission_required(Permission.AUTHENTICATED)
 def finish(attempt_id: int) -> ResponseReturnValue:
-    run(lambda: quizzes.finish_attempt(get_session(), attempt_id, actor=signed_in_actor()))
+    run(lambda: attempts.finish_attempt(get_session(), attempt_id, actor=signed_in_actor()))
     return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
 
 
@@ -174,13 +184,13 @@ def finish(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def result(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    current = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
+    current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
     if current.status is not AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.attempt", attempt_id=current.id))
-    answered = quizzes.answers_by_question(current)
+    answered = attempts.answers_by_question(current)
     review = [
-        (q, quizzes.feedback(q, answered.get(q.id)))
-        for q in quizzes.attempt_questions(session, current)
+        (q, feedback.feedback(q, answered.get(q.id)))
+        for q in attempts.attempt_questions(session, current)
     ]
     return render_template(
         "quizzes/result.html",
@@ -200,7 +210,7 @@ def progress() -> ResponseReturnValue:
     certificates = credit.transcript(session, actor=signed_in_actor())
     return render_template(
         "quizzes/progress.html",
-        progress=quizzes.learner_progress(session, actor=signed_in_actor(), today=_today()),
+        progress=statistics.learner_progress(session, actor=signed_in_actor(), today=_today()),
         certificates=certificates,
         total=credit.credit_earned(certificates),
         today=_today(),
@@ -211,12 +221,12 @@ def progress() -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def review() -> ResponseReturnValue:
     session = get_session()
-    due = quizzes.due_reviews(session, actor=signed_in_actor(), today=_today())
+    due = reviews.due_reviews(session, actor=signed_in_actor(), today=_today())
     if due:
         return redirect(url_for("quizzes.review_question", question_id=due[0].question_id))
     return render_template(
         "quizzes/review_empty.html",
-        upcoming=quizzes.upcoming_reviews(session, actor=signed_in_actor()),
+        upcoming=reviews.upcoming_reviews(session, actor=signed_in_actor()),
     )
 
 
@@ -224,12 +234,12 @@ def review() -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def review_question(question_id: int) -> ResponseReturnValue:
     session = get_session()
-    item = quizzes.get_review_item(session, question_id, actor=signed_in_actor())
+    item = reviews.get_review_item(session, question_id, actor=signed_in_actor())
     shown: dict[str, Any] | None = None
     status_code = 200
     if request.method == "POST":
         try:
-            item, _marked, shown = quizzes.answer_review(
+            item, _marked, shown = reviews.answer_review(
                 session, question_id, _form_response(), actor=signed_in_actor(), today=_today()
             )
         except TeachfileError as err:
@@ -238,7 +248,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
                 raise
             flash(err.message, "error")
             status_code = err.status
-            item = quizzes.get_review_item(session, question_id, actor=signed_in_actor())
+            item = reviews.get_review_item(session, question_id, actor=signed_in_actor())
         else:
             session.commit()
     return render_template(
@@ -249,7 +259,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         due=item.due_on <= _today() and not item.retired,
         images=_images(item.question),
         hotspot=_hotspot(item.question, None, shown),
-        remaining=len(quizzes.due_reviews(session, actor=signed_in_actor(), today=_today())),
+        remaining=len(reviews.due_reviews(session, actor=signed_in_actor(), today=_today())),
     ), status_code
 
 
@@ -260,7 +270,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def stats(slug: str) -> ResponseReturnValue:
     session = get_session()
-    found = quizzes.set_statistics(session, slug, actor=signed_in_actor())
+    found = statistics.set_statistics(session, slug, actor=signed_in_actor())
     return render_template(
         "quizzes/stats.html",
         stats=found,
@@ -273,9 +283,9 @@ def stats(slug: str) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
     session = get_session()
-    quizzes.get_set(session, slug, actor=signed_in_actor())
+    attempts.get_set(session, slug, actor=signed_in_actor())
     try:
-        changed = quizzes.add_accepted_answer(
+        changed = authoring.add_accepted_answer(
             session,
             question_id,
             request.form.get("text", ""),
@@ -293,7 +303,7 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
     return redirect(url_for("quizzes.stats", slug=slug)), 303
 
 
-def _question_input() -> quizzes.QuestionInput:
+def _question_input() -> authoring.QuestionInput:
     form = request.form
     options = []
     for i in range(1, 9):
@@ -313,7 +323,7 @@ def _question_input() -> quizzes.QuestionInput:
     else:
         region.update({k: form.get(k, "") for k in ("cx", "cy", "rx", "ry")})
     first, last = form.get("first_frame", "1"), form.get("last_frame", "1")
-    return quizzes.QuestionInput(
+    return authoring.QuestionInput(
         kind=form.get("kind", ""),
         stem=form.get("stem", "")[:5000],
         reference=form.get("reference", "")[:5000],
@@ -344,15 +354,15 @@ def question_edit(slug: str, question_id: int) -> ResponseReturnValue:
 
 def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
     session = get_session()
-    case = quizzes.get_editable_case(session, slug, actor=signed_in_actor())
-    existing = quizzes.case_questions(session, case)
+    case = authoring.get_editable_case(session, slug, actor=signed_in_actor())
+    existing = authoring.case_questions(session, case)
     editing = next((q for q in existing if q.id == question_id), None)
     if question_id is not None and editing is None:
         raise Invalid("That question is not on this case.")
     status_code = 200
     if request.method == "POST":
         try:
-            quizzes.save_question(
+            authoring.save_question(
                 session, slug, _question_input(), actor=signed_in_actor(), question_id=question_id
             )
         except TeachfileError as err:
@@ -361,8 +371,8 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
                 raise
             flash(err.message, "error")
             status_code = err.status
-            case = quizzes.get_editable_case(session, slug, actor=signed_in_actor())
-            existing = quizzes.case_questions(session, case)
+            case = authoring.get_editable_case(session, slug, actor=signed_in_actor())
+            existing = authoring.case_questions(session, case)
             editing = next((q for q in existing if q.id == question_id), None)
         else:
             session.commit()
@@ -373,7 +383,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
         case=case,
         questions=existing,
         editing=editing,
-        series=quizzes.case_series_choices(session, case),
+        series=authoring.case_series_choices(session, case),
         values=request.form if request.method == "POST" else None,
     ), status_code
 
@@ -382,7 +392,9 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
 @permission_required(Permission.AUTHOR_CASES)
 def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
     run(
-        lambda: quizzes.delete_question(get_session(), slug, question_id, actor=signed_in_actor()),
+        lambda: authoring.delete_question(
+            get_session(), slug, question_id, actor=signed_in_actor()
+        ),
         success="Question deleted.",
     )
     return redirect(url_for("quizzes.questions", slug=slug)), 303
@@ -396,29 +408,29 @@ def question_delete(slug: str, question_id: int) -> ResponseReturnValue:
 def api_start(slug: str) -> ResponseReturnValue:
     session = get_session()
     mode = _json_body().get("mode", "practice")
-    started = quizzes.start_attempt(session, slug, actor=signed_in_actor(), mode=str(mode)[:20])
+    started = attempts.start_attempt(session, slug, actor=signed_in_actor(), mode=str(mode)[:20])
     session.commit()
-    return quizzes.attempt_summary(started), 201
+    return attempts.attempt_summary(started), 201
 
 
 @api.get("/attempts/<int:attempt_id>")
 @permission_required(Permission.AUTHENTICATED)
 def api_attempt(attempt_id: int) -> ResponseReturnValue:
-    found = quizzes.get_attempt(get_session(), attempt_id, actor=signed_in_actor())
-    return quizzes.attempt_summary(found)
+    found = attempts.get_attempt(get_session(), attempt_id, actor=signed_in_actor())
+    return attempts.attempt_summary(found)
 
 
 @api.get("/attempts/<int:attempt_id>/next")
 @permission_required(Permission.AUTHENTICATED)
 def api_next(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    found = quizzes.get_attempt(session, attempt_id, actor=signed_in_actor())
+    found = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
     following = (
-        quizzes.next_question(session, found) if found.status is AttemptStatus.OPEN else None
+        attempts.next_question(session, found) if found.status is AttemptStatus.OPEN else None
     )
     if following is None:
-        return {"attempt": quizzes.attempt_summary(found), "question": None}
-    data = quizzes.public_question(following)
+        return {"attempt": attempts.attempt_summary(found), "question": None}
+    data = feedback.public_question(following)
     data["images"] = [
         {
             "url": url_for(
@@ -431,9 +443,9 @@ def api_next(attempt_id: int) -> ResponseReturnValue:
             "columns": ref.columns,
             "rows": ref.rows,
         }
-        for ref in quizzes.question_images(session, following)
+        for ref in stacks.question_images(session, following)
     ]
-    return {"attempt": quizzes.attempt_summary(found), "question": data}
+    return {"attempt": attempts.attempt_summary(found), "question": data}
 
 
 @api.post("/attempts/<int:attempt_id>/answers")
@@ -444,11 +456,13 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     question_id = body.get("question_id")
     if not isinstance(question_id, int) or isinstance(question_id, bool):
         raise Invalid("Give question_id as a number.")
-    given = quizzes.answer_question(session, attempt_id, question_id, body, actor=signed_in_actor())
+    given = attempts.answer_question(
+        session, attempt_id, question_id, body, actor=signed_in_actor()
+    )
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
-    if quizzes.feedback_allowed(given.attempt, question_id):
-        out["feedback"] = quizzes.feedback(given.question, given)
+    if attempts.feedback_allowed(given.attempt, question_id):
+        out["feedback"] = feedback.feedback(given.question, given)
     return out
 
 
@@ -456,12 +470,12 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def api_finish(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
-    finished = quizzes.finish_attempt(session, attempt_id, actor=signed_in_actor())
+    finished = attempts.finish_attempt(session, attempt_id, actor=signed_in_actor())
     session.commit()
-    return quizzes.attempt_summary(finished)
+    return attempts.attempt_summary(finished)
 
 
 @api.get("/attempts/<int:attempt_id>/result")
 @permission_required(Permission.AUTHENTICATED)
 def api_result(attempt_id: int) -> ResponseReturnValue:
-    return quizzes.attempt_result(get_session(), attempt_id, actor=signed_in_actor())
+    return attempts.attempt_result(get_session(), attempt_id, actor=signed_in_actor())

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import Invalid
 from app.models import Attempt, Case, CaseStatus, Certificate, Institution, Role, User, Visibility
-from app.services import case_sets, credit, quizzes
+from app.services import case_sets, credit
+from app.services.quizzes import attempts
 from tests.quizdata import QuizSet, build_quiz_set
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -37,10 +38,10 @@ def qs(session: Session, create_case: Callable[..., Case], people: dict[str, Use
 
 
 def _take(session: Session, qs: QuizSet, learner: User, mode: str) -> Attempt:
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode=mode)
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode=mode)
     for qid, response in qs.right_answers().items():
-        quizzes.answer_question(session, attempt.id, qid, response, actor=learner, now=NOW)
-    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+        attempts.answer_question(session, attempt.id, qid, response, actor=learner, now=NOW)
+    attempts.finish_attempt(session, attempt.id, actor=learner, now=NOW)
     session.commit()
     return attempt
 

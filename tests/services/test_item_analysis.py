@@ -26,8 +26,8 @@ from app.models import (
     Role,
     User,
 )
-from app.services import item_analysis
-from app.services.item_analysis import point_biserial
+from app.services.quizzes import item_analysis
+from app.services.quizzes.item_analysis import point_biserial
 from tests.conftest import AuthActions
 from tests.quizdata import QuizSet, build_quiz_set
 

@@ -29,7 +29,17 @@ from app.models import (
     Visibility,
 )
 from app.search.synonyms import SynonymTable
-from app.services import credit, images, quizzes
+from app.services import credit, images
+from app.services.quizzes import (
+    attempts,
+    authoring,
+    feedback,
+    marking,
+    reviews,
+    stacks,
+    statistics,
+    unknowns,
+)
 from tests.quizdata import QuizSet, build_quiz_set
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -66,7 +76,7 @@ def _answer_all(
                 if qid == qs.single.id
                 else ({"text": "pleural effusion"})
             )
-        quizzes.answer_question(session, attempt.id, qid, response, actor=user, now=NOW)
+        attempts.answer_question(session, attempt.id, qid, response, actor=user, now=NOW)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -89,32 +99,32 @@ def _answer_all(
     ],
 )
 def test_free_text_matching(given: str, matched: str | None) -> None:
-    assert quizzes.match_free_text(given, ["tension pneumothorax", "pneumothorax"]) == matched
+    assert marking.match_free_text(given, ["tension pneumothorax", "pneumothorax"]) == matched
 
 
 def test_free_text_short_answers_need_exact_match() -> None:
     # Abbreviations one letter apart mean different things: no typo tolerance below 5 letters.
-    assert quizzes.match_free_text("SDH", ["SAH"]) is None
-    assert quizzes.match_free_text("subarachnoid hemorrhage", ["SAH"]) == "SAH"
+    assert marking.match_free_text("SDH", ["SAH"]) is None
+    assert marking.match_free_text("subarachnoid hemorrhage", ["SAH"]) == "SAH"
     table = SynonymTable.from_groups([["ptx", "pneumothorax"]])
-    assert quizzes.match_free_text("ptx", ["pneumothorax"], table) == "pneumothorax"
+    assert marking.match_free_text("ptx", ["pneumothorax"], table) == "pneumothorax"
 
 
 def test_scoring_single_multiple_hotspot(session: Session, qs: QuizSet) -> None:
     single_right = [o.id for o in qs.single.options if o.correct]
-    assert quizzes.mark(qs.single, {"option_ids": single_right}).correct
-    assert not quizzes.mark(qs.single, {"option_ids": [qs.single.options[1].id]}).correct
+    assert marking.mark(qs.single, {"option_ids": single_right}).correct
+    assert not marking.mark(qs.single, {"option_ids": [qs.single.options[1].id]}).correct
     both = [o.id for o in qs.multiple.options if o.correct]
     # Multiple response is all-or-nothing.
-    assert quizzes.mark(qs.multiple, {"option_ids": both}).correct
-    assert not quizzes.mark(qs.multiple, {"option_ids": both[:1]}).correct
-    assert not quizzes.mark(
+    assert marking.mark(qs.multiple, {"option_ids": both}).correct
+    assert not marking.mark(qs.multiple, {"option_ids": both[:1]}).correct
+    assert not marking.mark(
         qs.multiple, {"option_ids": [o.id for o in qs.multiple.options]}
     ).correct
 
     def click(frame: int, x: float, y: float) -> bool:
         raw = {"series_uid": qs.series_uid, "frame": frame, "x": x, "y": y}
-        return quizzes.mark(qs.hotspot, quizzes.clean_response(session, qs.hotspot, raw)).correct
+        return marking.mark(qs.hotspot, marking.clean_response(session, qs.hotspot, raw)).correct
 
     assert click(2, 30, 20) and click(3, 39, 20) and click(2, 30, 27.5)
     assert not click(1, 30, 20)  # outside the frame range
@@ -141,7 +151,7 @@ def test_hotspot_click_outside_image_refused(session: Session, qs: QuizSet, raw:
     raw = {"series_uid": qs.series_uid, **raw}
     assert qs.image.columns == 128 and qs.image.rows == 128
     with pytest.raises(Invalid):
-        quizzes.clean_response(session, qs.hotspot, raw)
+        marking.clean_response(session, qs.hotspot, raw)
 
 
 def test_viewer_stack_numbers_images_as_the_scoring_does(
@@ -171,7 +181,7 @@ def test_viewer_stack_numbers_images_as_the_scoring_does(
         for item in meta["instances"]
         for f in range(1, max(1, item.get("frames") or 1) + 1)
     ]
-    stack = [(s.instance.sop_instance_uid, s.frame) for s in quizzes.series_stack(session, series)]
+    stack = [(s.instance.sop_instance_uid, s.frame) for s in stacks.series_stack(session, series)]
     assert viewer == stack and len(stack) == 5
     assert stack[0] == (second.sop_instance_uid, 1) and stack[3] == (third.sop_instance_uid, 1)
     # The viewer's first image and counter (the HTML before the script) agree too.
@@ -183,24 +193,24 @@ def test_hotspot_view_opens_on_the_series_and_the_learners_click(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    view = quizzes.hotspot_view(session, qs.hotspot, None, actor=learner)
+    view = stacks.hotspot_view(session, qs.hotspot, None, actor=learner)
     assert view is not None and view.series_uid == qs.series_uid
     assert view.study.id == qs.case.studies[0].study_id
     assert view.picked is None and view.start is None
     clicked = {"series_uid": qs.series_uid, "frame": 2, "x": 30.5, "y": 20.0}
-    view = quizzes.hotspot_view(session, qs.hotspot, clicked, actor=learner)
-    second = quizzes.series_stack(session, qs.case.studies[0].study.series[0])[1]
+    view = stacks.hotspot_view(session, qs.hotspot, clicked, actor=learner)
+    second = stacks.series_stack(session, qs.case.studies[0].study.series[0])[1]
     assert view is not None and view.picked == {"frame": 2, "x": 30.5, "y": 20.0}
     assert view.start == (second.instance.id, 1)
     # Nothing of the region or the frame range.
     assert "region" not in repr(view) and "frames" not in repr(view)
-    assert quizzes.hotspot_view(session, qs.single, None, actor=learner) is None
+    assert stacks.hotspot_view(session, qs.single, None, actor=learner) is None
     # A series not in the case, or a study the actor may not see: no viewer (not a 404).
     elsewhere = Question(case=qs.case, kind="hotspot", stem="?", hotspot={"series_uid": "1.2"})
-    assert quizzes.hotspot_view(session, elsewhere, None, actor=learner) is None
+    assert stacks.hotspot_view(session, elsewhere, None, actor=learner) is None
     qs.case.visibility = Visibility.PRIVATE
     session.flush()
-    assert quizzes.hotspot_view(session, qs.hotspot, None, actor=people["other"]) is None
+    assert stacks.hotspot_view(session, qs.hotspot, None, actor=people["other"]) is None
 
 
 # --------------------------------------------------------------------------- attempts
@@ -210,20 +220,20 @@ def test_exam_attempt_scores_at_the_end_and_reviews_misses(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam", now=NOW)
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam", now=NOW)
     assert attempt.question_ids == [qs.single.id, qs.multiple.id, qs.freetext.id, qs.hotspot.id]
     _answer_all(session, attempt, qs, learner, wrong=(qs.freetext.id,))
     # Nothing goes to review before the end in exam mode (that would leak the mark).
     assert session.scalar(select(func.count(ReviewItem.id))) == 0
-    assert not quizzes.feedback_allowed(attempt, qs.single.id)
-    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    assert not attempts.feedback_allowed(attempt, qs.single.id)
+    attempts.finish_attempt(session, attempt.id, actor=learner, now=NOW)
     session.commit()
     assert (attempt.score, attempt.passed, attempt.correct_count) == (75.0, True, 3)
     items = session.scalars(select(ReviewItem)).all()
     assert [(i.question_id, i.due_on) for i in items] == [
         (qs.freetext.id, TODAY + timedelta(days=1))
     ]
-    result = quizzes.attempt_result(session, attempt.id, actor=learner)
+    result = attempts.attempt_result(session, attempt.id, actor=learner)
     assert [r["feedback"]["correct"] for r in result["review"]] == [True, True, False, True]
 
 
@@ -231,9 +241,9 @@ def test_exam_mode_never_reveals_answers_before_the_end(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     _answer_all(session, attempt, qs, learner)
-    result = quizzes.attempt_result(session, attempt.id, actor=learner)
+    result = attempts.attempt_result(session, attempt.id, actor=learner)
     text = json.dumps(result)
     for secret in (
         "correct",
@@ -246,7 +256,7 @@ def test_exam_mode_never_reveals_answers_before_the_end(
     ):
         assert secret not in text, secret
     public = json.dumps(
-        [quizzes.public_question(q) for q in quizzes.attempt_questions(session, attempt)]
+        [feedback.public_question(q) for q in attempts.attempt_questions(session, attempt)]
     )
     assert "correct" not in public and "region" not in public and "accepted" not in public
 
@@ -255,20 +265,20 @@ def test_practice_feedback_after_each_answer(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    attempt = quizzes.start_attempt(
+    attempt = attempts.start_attempt(
         session, qs.case_set.slug, actor=learner, mode="practice", now=NOW
     )
-    assert not quizzes.feedback_allowed(attempt, qs.freetext.id)
-    answer = quizzes.answer_question(
+    assert not attempts.feedback_allowed(attempt, qs.freetext.id)
+    answer = attempts.answer_question(
         session, attempt.id, qs.freetext.id, {"text": "ptx"}, actor=learner, now=NOW
     )
     assert answer.correct and answer.matched == "pneumothorax"
-    assert quizzes.feedback_allowed(attempt, qs.freetext.id)
-    assert quizzes.feedback(qs.freetext, answer)["matched"] == "pneumothorax"
+    assert attempts.feedback_allowed(attempt, qs.freetext.id)
+    assert feedback.feedback(qs.freetext, answer)["matched"] == "pneumothorax"
     # Practice: the first answer counts once its feedback was shown.
     with pytest.raises(Conflict):
-        quizzes.answer_question(session, attempt.id, qs.freetext.id, {"text": "x"}, actor=learner)
-    quizzes.answer_question(
+        attempts.answer_question(session, attempt.id, qs.freetext.id, {"text": "x"}, actor=learner)
+    attempts.answer_question(
         session,
         attempt.id,
         qs.single.id,
@@ -287,27 +297,27 @@ def test_resume_after_dropped_connection(
     from app.db import get_db
 
     learner = people["learner"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     session.commit()
-    quizzes.answer_question(
+    attempts.answer_question(
         session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=learner
     )
     session.commit()
     # The link drops while the second answer is on its way: that transaction never commits.
-    quizzes.answer_question(
+    attempts.answer_question(
         session, attempt.id, qs.multiple.id, qs.right_answers()[qs.multiple.id], actor=learner
     )
     session.rollback()
     with get_db(app).sessionmaker() as other_device:
         me = other_device.get(User, learner.id)
         assert me is not None
-        again = quizzes.start_attempt(other_device, qs.case_set.slug, actor=me, mode="exam")
+        again = attempts.start_attempt(other_device, qs.case_set.slug, actor=me, mode="exam")
         assert again.id == attempt.id
         assert [a.question_id for a in again.answers] == [qs.single.id]
-        following = quizzes.next_question(other_device, again)
+        following = attempts.next_question(other_device, again)
         assert following is not None and following.id == qs.multiple.id
         with pytest.raises(Conflict):  # another mode while one is open
-            quizzes.start_attempt(other_device, qs.case_set.slug, actor=me, mode="practice")
+            attempts.start_attempt(other_device, qs.case_set.slug, actor=me, mode="practice")
 
 
 def test_attempt_limit(
@@ -316,12 +326,12 @@ def test_attempt_limit(
     qs = build_quiz_set(session, create_case, people["educator"], max_attempts=2)
     learner = people["learner"]
     for _ in range(2):
-        attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
-        quizzes.finish_attempt(session, attempt.id, actor=learner)
+        attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+        attempts.finish_attempt(session, attempt.id, actor=learner)
     session.commit()
-    assert quizzes.attempts_left(session, qs.case_set, actor=learner) == 0
+    assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
     with pytest.raises(Conflict, match="all 2 attempts"):
-        quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+        attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     assert session.scalar(select(func.count(Attempt.id))) == 2
 
 
@@ -332,11 +342,11 @@ def test_bad_answers_change_nothing(
     create_case: Callable[..., Case],
 ) -> None:
     learner, other = people["learner"], people["other"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     session.commit()
     stray = build_quiz_set(session, create_case, people["educator"], slug="other-set")
     with pytest.raises(Invalid):  # a question of another set
-        quizzes.answer_question(
+        attempts.answer_question(
             session,
             attempt.id,
             stray.single.id,
@@ -344,7 +354,7 @@ def test_bad_answers_change_nothing(
             actor=learner,
         )
     with pytest.raises(Invalid):  # a forged option id (another question's)
-        quizzes.answer_question(
+        attempts.answer_question(
             session,
             attempt.id,
             qs.single.id,
@@ -352,7 +362,7 @@ def test_bad_answers_change_nothing(
             actor=learner,
         )
     with pytest.raises(Invalid):  # two options on a single-answer question
-        quizzes.answer_question(
+        attempts.answer_question(
             session,
             attempt.id,
             qs.single.id,
@@ -360,21 +370,21 @@ def test_bad_answers_change_nothing(
             actor=learner,
         )
     with pytest.raises(Invalid):
-        quizzes.answer_question(
+        attempts.answer_question(
             session, attempt.id, qs.single.id, {"option_ids": ["1 OR 1"]}, actor=learner
         )
     with pytest.raises(NotFound):  # somebody else's attempt
-        quizzes.answer_question(
+        attempts.answer_question(
             session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=other
         )
-    quizzes.finish_attempt(session, attempt.id, actor=learner)
+    attempts.finish_attempt(session, attempt.id, actor=learner)
     session.commit()
     with pytest.raises(Conflict):  # after the end
-        quizzes.answer_question(
+        attempts.answer_question(
             session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=learner
         )
     with pytest.raises(Conflict):
-        quizzes.finish_attempt(session, attempt.id, actor=learner)
+        attempts.finish_attempt(session, attempt.id, actor=learner)
     session.rollback()
     assert session.scalar(select(func.count(Answer.id))) == 0
 
@@ -386,14 +396,14 @@ def test_case_revealed_only_after_answering(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner, educator = people["learner"], people["educator"]
-    assert quizzes.case_revealed_for(session, educator, qs.case)
-    assert not quizzes.case_revealed_for(session, None, qs.case)
-    assert not quizzes.case_revealed_for(session, learner, qs.case)
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    assert unknowns.case_revealed_for(session, educator, qs.case)
+    assert not unknowns.case_revealed_for(session, None, qs.case)
+    assert not unknowns.case_revealed_for(session, learner, qs.case)
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     _answer_all(session, attempt, qs, learner)
-    assert not quizzes.case_revealed_for(session, learner, qs.case)  # exam still open
-    quizzes.finish_attempt(session, attempt.id, actor=learner)
-    assert quizzes.case_revealed_for(session, learner, qs.case)
+    assert not unknowns.case_revealed_for(session, learner, qs.case)  # exam still open
+    attempts.finish_attempt(session, attempt.id, actor=learner)
+    assert unknowns.case_revealed_for(session, learner, qs.case)
 
 
 # --------------------------------------------------------------------------- review queue
@@ -403,32 +413,32 @@ def test_review_intervals_grow_and_reset(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
-    quizzes.answer_question(
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
+    attempts.answer_question(
         session, attempt.id, qs.freetext.id, {"text": "effusion"}, actor=learner, now=NOW
     )
-    assert quizzes.due_reviews(session, actor=learner, today=TODAY) == []
+    assert reviews.due_reviews(session, actor=learner, today=TODAY) == []
     day = TODAY + timedelta(days=1)
-    assert [i.question_id for i in quizzes.due_reviews(session, actor=learner, today=day)] == [
+    assert [i.question_id for i in reviews.due_reviews(session, actor=learner, today=day)] == [
         qs.freetext.id
     ]
     with pytest.raises(Conflict):  # not due yet
-        quizzes.answer_review(session, qs.freetext.id, {"text": "ptx"}, actor=learner, today=TODAY)
+        reviews.answer_review(session, qs.freetext.id, {"text": "ptx"}, actor=learner, today=TODAY)
     intervals = []
     for _ in range(3):
-        item, marked, shown = quizzes.answer_review(
+        item, marked, shown = reviews.answer_review(
             session, qs.freetext.id, {"text": "PTX"}, actor=learner, today=day
         )
         assert marked.correct and shown["matched"] == "pneumothorax"
         intervals.append(item.interval_days)
         day = item.due_on
     assert intervals == [3, 7, 16]
-    item, marked, _ = quizzes.answer_review(
+    item, marked, _ = reviews.answer_review(
         session, qs.freetext.id, {"text": "no idea"}, actor=learner, today=day
     )
     assert not marked.correct and item.interval_days == 1 and item.lapses == 2
     with pytest.raises(NotFound):
-        quizzes.answer_review(session, qs.single.id, {"option_ids": []}, actor=learner, today=day)
+        reviews.answer_review(session, qs.single.id, {"option_ids": []}, actor=learner, today=day)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -441,26 +451,28 @@ def test_statistics_and_rescoring(
     create_user: Callable[..., User],
 ) -> None:
     learner = people["learner"]
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     right = qs.right_answers()
-    quizzes.answer_question(session, attempt.id, qs.single.id, right[qs.single.id], actor=learner)
-    quizzes.answer_question(
+    attempts.answer_question(session, attempt.id, qs.single.id, right[qs.single.id], actor=learner)
+    attempts.answer_question(
         session,
         attempt.id,
         qs.multiple.id,
         {"option_ids": [qs.multiple.options[2].id]},
         actor=learner,
     )
-    quizzes.answer_question(
+    attempts.answer_question(
         session, attempt.id, qs.freetext.id, {"text": "collapsed lung"}, actor=learner
     )
-    quizzes.answer_question(session, attempt.id, qs.hotspot.id, right[qs.hotspot.id], actor=learner)
-    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    attempts.answer_question(
+        session, attempt.id, qs.hotspot.id, right[qs.hotspot.id], actor=learner
+    )
+    attempts.finish_attempt(session, attempt.id, actor=learner, now=NOW)
     session.commit()
     assert attempt.score == 50.0 and not attempt.passed
     with pytest.raises(Forbidden):  # a learner may not see the statistics
-        quizzes.set_statistics(session, qs.case_set.slug, actor=learner)
-    stats = quizzes.set_statistics(session, qs.case_set.slug, actor=people["educator"])
+        statistics.set_statistics(session, qs.case_set.slug, actor=learner)
+    stats = statistics.set_statistics(session, qs.case_set.slug, actor=people["educator"])
     assert (stats.attempts, stats.finished, stats.mean_score) == (1, 1, 50.0)
     by_id = {s.question.id: s for s in stats.questions}
     assert by_id[qs.single.id].difficulty == 1.0
@@ -469,8 +481,8 @@ def test_statistics_and_rescoring(
     assert by_id[qs.freetext.id].unmatched == [("collapsed lung", 1)]
 
     with pytest.raises(Forbidden):
-        quizzes.add_accepted_answer(session, qs.freetext.id, "collapsed lung", actor=learner)
-    changed = quizzes.add_accepted_answer(
+        authoring.add_accepted_answer(session, qs.freetext.id, "collapsed lung", actor=learner)
+    changed = authoring.add_accepted_answer(
         session, qs.freetext.id, "collapsed lung", actor=people["educator"]
     )
     session.commit()
@@ -479,7 +491,7 @@ def test_statistics_and_rescoring(
     answer = session.scalars(select(Answer).where(Answer.question_id == qs.freetext.id)).one()
     assert answer.correct and answer.matched == "collapsed lung"
     with pytest.raises(Conflict):
-        quizzes.add_accepted_answer(
+        authoring.add_accepted_answer(
             session, qs.freetext.id, "Collapsed  Lung", actor=people["educator"]
         )
     assert (
@@ -498,9 +510,9 @@ ISSUER = credit.Issuer("Teachfile test provider", "Accredited for testing.", "CE
 
 
 def _passed_attempt(session: Session, qs: QuizSet, learner: User) -> Attempt:
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     _answer_all(session, attempt, qs, learner)
-    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    attempts.finish_attempt(session, attempt.id, actor=learner, now=NOW)
     session.commit()
     return attempt
 
@@ -626,8 +638,8 @@ def test_claiming_credit_without_passing_or_outside_dates(
 ) -> None:
     learner = people["learner"]
     qs = build_quiz_set(session, create_case, people["educator"])
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
-    quizzes.finish_attempt(session, attempt.id, actor=learner, now=NOW)
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
+    attempts.finish_attempt(session, attempt.id, actor=learner, now=NOW)
     with pytest.raises(Invalid, match="at least 75%"):
         credit.claim_credit(
             session,
@@ -680,10 +692,10 @@ def test_default_evaluation_when_none_defined(session: Session, qs: QuizSet) -> 
 
 def test_author_questions(session: Session, qs: QuizSet, people: dict[str, User]) -> None:
     educator = people["educator"]
-    made = quizzes.save_question(
+    made = authoring.save_question(
         session,
         qs.case.slug,
-        quizzes.QuestionInput(
+        authoring.QuestionInput(
             kind="hotspot",
             stem="Click it",
             series_uid=qs.series_uid,
@@ -698,10 +710,10 @@ def test_author_questions(session: Session, qs: QuizSet, people: dict[str, User]
         "region": {"shape": "polygon", "points": [[1.0, 1.0], [9.0, 1.0], [9.0, 9.0]]},
     }
     with pytest.raises(Invalid, match="within 1-3"):
-        quizzes.save_question(
+        authoring.save_question(
             session,
             qs.case.slug,
-            quizzes.QuestionInput(
+            authoring.QuestionInput(
                 kind="hotspot",
                 stem="x",
                 series_uid=qs.series_uid,
@@ -711,31 +723,33 @@ def test_author_questions(session: Session, qs: QuizSet, people: dict[str, User]
             actor=educator,
         )
     with pytest.raises(Invalid, match="exactly one"):
-        quizzes.save_question(
+        authoring.save_question(
             session,
             qs.case.slug,
-            quizzes.QuestionInput(
+            authoring.QuestionInput(
                 kind="single", stem="x", options=[("a", True, ""), ("b", True, "")]
             ),
             actor=educator,
         )
     with pytest.raises(Forbidden):
-        quizzes.save_question(
+        authoring.save_question(
             session,
             qs.case.slug,
-            quizzes.QuestionInput(kind="freetext", stem="x", accepted=["a"]),
+            authoring.QuestionInput(kind="freetext", stem="x", accepted=["a"]),
             actor=people["learner"],
         )
     # An answered question keeps its options' ids and cannot be deleted.
-    attempt = quizzes.start_attempt(session, qs.case_set.slug, actor=people["learner"], mode="exam")
-    quizzes.answer_question(
+    attempt = attempts.start_attempt(
+        session, qs.case_set.slug, actor=people["learner"], mode="exam"
+    )
+    attempts.answer_question(
         session, attempt.id, qs.single.id, qs.right_answers()[qs.single.id], actor=people["learner"]
     )
     ids = [o.id for o in qs.single.options]
-    quizzes.save_question(
+    authoring.save_question(
         session,
         qs.case.slug,
-        quizzes.QuestionInput(
+        authoring.QuestionInput(
             kind="single",
             stem="Edited",
             options=[("A", False, ""), ("B", True, ""), ("C", False, "")],
@@ -746,5 +760,5 @@ def test_author_questions(session: Session, qs: QuizSet, people: dict[str, User]
     assert [o.id for o in qs.single.options] == ids
     assert not session.scalars(select(Answer)).one().correct  # re-scored to the new key
     with pytest.raises(Conflict):
-        quizzes.delete_question(session, qs.case.slug, qs.single.id, actor=educator)
-    quizzes.delete_question(session, qs.case.slug, made.id, actor=educator)
+        authoring.delete_question(session, qs.case.slug, qs.single.id, actor=educator)
+    authoring.delete_question(session, qs.case.slug, made.id, actor=educator)

@@ -65,9 +65,9 @@ from app.services import (
     credit,
     discussion,
     intake,
-    quizzes,
     sources,
 )
+from app.services.quizzes import attempts, reviews
 from tests import dicomfiles
 from tests.conftest import PASSWORD, AuthActions, csrf_token
 from tests.web.test_access_matrix import MATRIX, ROLES
@@ -301,11 +301,11 @@ def build_world(session: Session, config: intake.IntakeConfig) -> World:
 
     question = w.questions["public", "published"]
     right = next(o.id for o in question.options if o.correct)
-    attempt = quizzes.start_attempt(session, "set-public-published", actor=learner, mode="exam")
-    quizzes.answer_question(
+    attempt = attempts.start_attempt(session, "set-public-published", actor=learner, mode="exam")
+    attempts.answer_question(
         session, attempt.id, question.id, {"option_ids": [right]}, actor=learner
     )
-    quizzes.finish_attempt(session, attempt.id, actor=learner)
+    attempts.finish_attempt(session, attempt.id, actor=learner)
     certificate = credit.claim_credit(
         session,
         attempt.id,
@@ -315,7 +315,7 @@ def build_world(session: Session, config: intake.IntakeConfig) -> World:
         attested=True,
         issuer=credit.Issuer("Provider", "Accredited.", "CE hours"),
     )
-    quizzes.schedule_review(session, learner.id, question, correct=False, today=date.today())
+    reviews.schedule_review(session, learner.id, question, correct=False, today=date.today())
     w.attempt_id, w.certificate = attempt.id, certificate.token
     w.review_question_id = question.id
 

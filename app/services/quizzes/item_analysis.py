@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from app import charts
 from app.models import Answer, Attempt, AttemptStatus, Question, User
 from app.services.access import Permission, require
-from app.services.quizzes import case_series, get_set, series_stack, set_questions
+from app.services.quizzes.attempts import get_set, set_questions
+from app.services.quizzes.stacks import case_series, series_stack
 
 #: Below this the question does not separate strong from weak learners.
 LOW_DISCRIMINATION = 0.2

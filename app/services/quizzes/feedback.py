@@ -1,0 +1,54 @@
+"""What a learner sees of a question: before answering, and the feedback after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.domain import CHOICE_KINDS, QuestionKind
+from app.models import Answer, Question
+
+
+def public_question(question: Question) -> dict[str, Any]:
+    """A question as a learner sees it before answering: never which option is right,
+    no explanations, no accepted answers, no hotspot region or frame range."""
+    data: dict[str, Any] = {
+        "id": question.id,
+        "kind": question.kind,
+        "stem": question.stem,
+        "case": {"slug": question.case.slug, "title": question.case.title},
+    }
+    if question.kind in CHOICE_KINDS:
+        data["options"] = [{"id": o.id, "text": o.text} for o in question.options]
+    if question.kind == QuestionKind.HOTSPOT and question.hotspot:
+        data["series_uid"] = question.hotspot.get("series_uid")
+    return data
+
+
+def feedback(question: Question, answer: Answer | None) -> dict[str, Any]:
+    """What a learner sees after answering (practice) or at the end (exam)."""
+    data: dict[str, Any] = {
+        "question_id": question.id,
+        "answered": answer is not None,
+        "correct": bool(answer and answer.correct),
+        "response": answer.response if answer else None,
+        "reference": question.reference,
+        "teaching_point": question.teaching_point,
+    }
+    if question.kind in CHOICE_KINDS:
+        chosen = set((answer.response if answer else {}).get("option_ids", []))
+        data["options"] = [
+            {
+                "id": o.id,
+                "text": o.text,
+                "correct": o.correct,
+                "chosen": o.id in chosen,
+                "explanation": o.explanation,
+            }
+            for o in question.options
+        ]
+    elif question.kind == QuestionKind.FREE_TEXT:
+        data["accepted"] = list(question.accepted or [])
+        data["matched"] = answer.matched if answer else ""
+    elif question.kind == QuestionKind.HOTSPOT:
+        data["hotspot"] = question.hotspot
+    return data

@@ -1,0 +1,117 @@
+"""The spaced-repetition review queue of missed questions (a Leitner ladder)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.models import Answer, Question, ReviewItem, User
+from app.services.access import Permission, can
+from app.services.quizzes.feedback import feedback
+from app.services.quizzes.marking import Marked, clean_response, mark
+
+# Spaced repetition: days until a missed question comes back after each right answer in
+# review (a Leitner ladder); right on the last rung retires it.
+REVIEW_INTERVALS = (1, 3, 7, 16, 35, 70)
+
+
+def schedule_review(
+    session: Session, user_id: int, question: Question, *, correct: bool, today: date
+) -> None:
+    """A missed question comes back tomorrow; a right answer elsewhere leaves the queue be."""
+    if correct:
+        return
+    item = session.scalars(
+        select(ReviewItem).where(
+            ReviewItem.user_id == user_id, ReviewItem.question_id == question.id
+        )
+    ).first()
+    if item is None:
+        session.add(
+            ReviewItem(
+                user_id=user_id,
+                question_id=question.id,
+                case_id=question.case_id,
+                interval_days=REVIEW_INTERVALS[0],
+                due_on=today + timedelta(days=REVIEW_INTERVALS[0]),
+                lapses=1,
+            )
+        )
+    else:
+        item.interval_days = REVIEW_INTERVALS[0]
+        item.due_on = today + timedelta(days=REVIEW_INTERVALS[0])
+        item.lapses += 1
+        item.retired = False
+        item.updated_at = utcnow()
+    session.flush()
+
+
+def due_reviews(session: Session, *, actor: User, today: date) -> list[ReviewItem]:
+    """The learner's review items due today or earlier, on cases they may still read."""
+    items = session.scalars(
+        select(ReviewItem)
+        .where(
+            ReviewItem.user_id == actor.id,
+            ReviewItem.retired.is_(False),
+            ReviewItem.due_on <= today,
+        )
+        .order_by(ReviewItem.due_on, ReviewItem.id)
+    ).all()
+    return [i for i in items if can(actor, Permission.VIEW, i.case)]
+
+
+def upcoming_reviews(session: Session, *, actor: User) -> list[ReviewItem]:
+    return list(
+        session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.user_id == actor.id, ReviewItem.retired.is_(False))
+            .order_by(ReviewItem.due_on, ReviewItem.id)
+        )
+    )
+
+
+def get_review_item(session: Session, question_id: int, *, actor: User) -> ReviewItem:
+    item = session.scalars(
+        select(ReviewItem).where(
+            ReviewItem.user_id == actor.id, ReviewItem.question_id == question_id
+        )
+    ).first()
+    if item is None or not can(actor, Permission.VIEW, item.case):
+        raise NotFound("That question is not in your review queue.")
+    return item
+
+
+def answer_review(
+    session: Session, question_id: int, response: dict[str, Any], *, actor: User, today: date
+) -> tuple[ReviewItem, Marked, dict[str, Any]]:
+    """Answer a due review question: right moves it up the ladder (longer interval), wrong
+    sends it back to tomorrow. Returns the item, the mark and the feedback."""
+    item = get_review_item(session, question_id, actor=actor)
+    if item.retired or item.due_on > today:
+        raise Conflict(f"This question is not due for review until {item.due_on.isoformat()}.")
+    question = item.question
+    cleaned = clean_response(session, question, response)
+    result = mark(question, cleaned)
+    item.reviews += 1
+    item.updated_at = utcnow()
+    if result.correct:
+        higher = [d for d in REVIEW_INTERVALS if d > item.interval_days]
+        if not higher:
+            item.retired = True
+        else:
+            item.interval_days = higher[0]
+        item.due_on = today + timedelta(days=item.interval_days)
+    else:
+        item.lapses += 1
+        item.interval_days = REVIEW_INTERVALS[0]
+        item.due_on = today + timedelta(days=REVIEW_INTERVALS[0])
+    session.flush()
+    shown = Answer(
+        question_id=question.id, response=cleaned, correct=result.correct, matched=result.matched
+    )
+    return item, result, feedback(question, shown)

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from app.db import get_session, utcnow
 from app.domain import QuestionKind
 from app.errors import Invalid, TeachfileError
-from app.models import Answer, AttemptMode, AttemptStatus, Question
+from app.models import Answer, Attempt, AttemptMode, AttemptStatus, Question
 from app.services import credit
 from app.services.access import Permission, can
 from app.services.quizzes import (
@@ -113,6 +113,8 @@ def start_post(slug: str) -> ResponseReturnValue:
 def attempt(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
     current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+    if _closed_for_time(current):
+        return redirect(url_for("quizzes.result", attempt_id=current.id))
     if current.status is AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.result", attempt_id=current.id))
     questions = attempts.attempt_questions(session, current)
@@ -139,7 +141,17 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         else None,
         images=_images(question),
         hotspot=_hotspot(question, answered.get(question.id) if question else None),
+        seconds_left=attempts.seconds_left(current, utcnow()),
     )
+
+
+def _closed_for_time(current: Attempt) -> bool:
+    """Finish (and commit) a timed exam whose deadline has passed; say so once."""
+    if not attempts.close_if_overdue(get_session(), current, actor=signed_in_actor(), now=utcnow()):
+        return False
+    get_session().commit()
+    flash("Time is up: the exam is finished and scored on the answers you gave in time.", "error")
+    return True
 
 
 @bp.post("/quiz/attempts/<int:attempt_id>/answer")
@@ -158,8 +170,13 @@ def answer(attempt_id: int) -> ResponseReturnValue:
         session.rollback()
         if err.status in (403, 404):
             raise
-        flash(err.message, "error")
         current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+        if isinstance(err, attempts.TimeIsUp):
+            attempts.close_if_overdue(session, current, actor=signed_in_actor(), now=utcnow())
+            session.commit()
+            flash(err.message, "error")
+            return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
+        flash(err.message, "error")
         if question_id not in (current.question_ids or []):
             return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
         position = current.question_ids.index(question_id) + 1
@@ -456,9 +473,16 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     question_id = body.get("question_id")
     if not isinstance(question_id, int) or isinstance(question_id, bool):
         raise Invalid("Give question_id as a number.")
-    given = attempts.answer_question(
-        session, attempt_id, question_id, body, actor=signed_in_actor()
-    )
+    try:
+        given = attempts.answer_question(
+            session, attempt_id, question_id, body, actor=signed_in_actor()
+        )
+    except attempts.TimeIsUp:
+        session.rollback()
+        current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+        attempts.close_if_overdue(session, current, actor=signed_in_actor(), now=utcnow())
+        session.commit()
+        raise
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if attempts.feedback_allowed(given.attempt, question_id):

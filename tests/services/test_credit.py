@@ -3,10 +3,12 @@ issues and accredits it, and a credit set never holds a case part of its audienc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,7 @@ from app.errors import Invalid
 from app.models import Attempt, Case, CaseStatus, Certificate, Institution, Role, User, Visibility
 from app.services import case_sets, credit
 from app.services.quizzes import attempts
+from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import QuizSet, build_quiz_set
 
 NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -183,3 +186,99 @@ def test_credit_settings_keep_time_limit_and_issuer(
             case_sets.CreditSettings(credit_hours=1.0, disclosures="None", time_limit_minutes=0),
             actor=people["educator"],
         )
+
+
+def test_practice_is_unlimited_and_leaves_exam_attempts(
+    session: Session, create_case: Callable[..., Case], people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    qs = build_quiz_set(session, create_case, people["educator"], max_attempts=1)
+    for _ in range(3):
+        _take(session, qs, learner, "practice")
+    assert attempts.attempts_left(session, qs.case_set, actor=learner) == 1
+    exam = _take(session, qs, learner, "exam")
+    assert exam.number == 4 and attempts.attempts_left(session, qs.case_set, actor=learner) == 0
+
+
+def test_timed_exam_refuses_late_answers_and_finishes_on_time(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    qs.case_set.time_limit_minutes = 20
+    session.commit()
+    attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam", now=NOW)
+    assert attempt.deadline_at == NOW + timedelta(minutes=20)
+    assert attempts.seconds_left(attempt, NOW + timedelta(minutes=5)) == 15 * 60
+    right = qs.right_answers()
+    attempts.answer_question(
+        session,
+        attempt.id,
+        qs.single.id,
+        right[qs.single.id],
+        actor=learner,
+        now=NOW + timedelta(minutes=19),
+    )
+    session.commit()
+    late = NOW + timedelta(minutes=20, seconds=1)
+    with pytest.raises(attempts.TimeIsUp, match="Time is up"):
+        attempts.answer_question(
+            session, attempt.id, qs.multiple.id, right[qs.multiple.id], actor=learner, now=late
+        )
+    session.rollback()
+    assert len(attempt.answers) == 1
+    assert attempts.close_if_overdue(session, attempt, actor=learner, now=late)
+    session.commit()
+    # Finished at the deadline, scored on the one answer given in time: 1 of 4.
+    assert attempt.finished_at == NOW + timedelta(minutes=20)
+    assert attempt.score == 25.0 and not attempt.passed
+    # The set's limit changing later does not move a running exam's deadline.
+    qs.case_set.time_limit_minutes = 5
+    second = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam", now=NOW)
+    assert second.deadline_at == NOW + timedelta(minutes=5)
+    qs.case_set.time_limit_minutes = 60
+    session.commit()
+    assert second.deadline_at == NOW + timedelta(minutes=5)
+    # Practice is never timed.
+    attempts.finish_attempt(session, second.id, actor=learner, now=NOW)
+    practice = attempts.start_attempt(
+        session, qs.case_set.slug, actor=learner, mode="practice", now=NOW
+    )
+    assert practice.deadline_at is None
+
+
+def test_timed_exam_pages_show_time_left_and_close_late_answers(
+    client: FlaskClient, auth: AuthActions, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    qs.case_set.time_limit_minutes = 30
+    session.commit()
+    auth.login(learner.email)
+    token = csrf_token(client, f"/sets/{qs.case_set.slug}/quiz")
+    started = client.post(
+        f"/sets/{qs.case_set.slug}/quiz/start", data={"mode": "exam", "csrf_token": token}
+    )
+    url = started.headers["Location"]
+    page = client.get(url).get_data(as_text=True)
+    left = re.search(r'data-seconds-left="(\d+)">(\d+):(\d\d)<', page)
+    assert left and 29 * 60 <= int(left.group(1)) <= 30 * 60 and left.group(2) in ("29", "30")
+    assert "js/exam-timer.js" in page and "<script>" not in page
+    attempt_id = int(url.rsplit("/", 1)[1])
+    # Move the deadline into the past (as if the learner had been away for half an hour).
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt is not None
+    attempt.deadline_at = datetime.now(UTC) - timedelta(seconds=1)
+    session.commit()
+    reply = client.post(
+        f"{url}/answer",
+        data={
+            "csrf_token": token,
+            "question_id": str(qs.single.id),
+            "option": str(qs.single.options[0].id),
+        },
+    )
+    assert reply.status_code == 303 and reply.headers["Location"].endswith("/result")
+    result = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert "Time is up" in result and "0%" in result
+    session.expire_all()
+    finished = session.get(Attempt, attempt_id)
+    assert finished is not None and finished.status.value == "finished" and not finished.answers

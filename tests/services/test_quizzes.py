@@ -330,9 +330,14 @@ def test_attempt_limit(
         attempts.finish_attempt(session, attempt.id, actor=learner)
     session.commit()
     assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
-    with pytest.raises(Conflict, match="all 2 attempts"):
+    with pytest.raises(Conflict, match="all 2 exam attempts"):
         attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     assert session.scalar(select(func.count(Attempt.id))) == 2
+    # Practice is unlimited and never uses up an exam attempt (issue 15).
+    for _ in range(3):
+        practice = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
+        attempts.finish_attempt(session, practice.id, actor=learner)
+    assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
 
 
 def test_bad_answers_change_nothing(

@@ -32,6 +32,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.access import Permission, can, require
+from app.services.case_sets import check_credit_audience
 from app.services.pdf import simple_pdf
 from app.services.quizzes.attempts import get_attempt
 
@@ -199,6 +200,14 @@ def credit_status(session: Session, attempt: Attempt, *, today: date) -> CreditS
             f"Credit needs a score of at least {case_set.passing_score}%.",
             None,
         )
+    try:
+        check_credit_audience(
+            [item.case for item in case_set.items], case_set.visibility, case_set.institution_id
+        )
+    except Invalid as err:
+        # A case was narrowed or unpublished after the set went out: learners no longer all
+        # take the same activity, so no certificate until the set's educator fixes it.
+        return CreditStatus(True, False, f"Credit is paused for this activity. {err.message}", None)
     if case_set.release_date is not None and today < case_set.release_date:
         return CreditStatus(True, False, "Credit is not available before the release date.", None)
     if case_set.expiry_date is not None and today > case_set.expiry_date:

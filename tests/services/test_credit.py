@@ -8,12 +8,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Invalid
-from app.models import Attempt, Case, CaseStatus, Certificate, Institution, Role, User, Visibility
+from app.models import (
+    Attempt,
+    Case,
+    CaseSet,
+    CaseStatus,
+    Certificate,
+    Institution,
+    Role,
+    User,
+    Visibility,
+)
 from app.services import case_sets, credit
 from app.services.quizzes import attempts
 from tests.conftest import AuthActions, csrf_token
@@ -282,3 +293,75 @@ def test_timed_exam_pages_show_time_left_and_close_late_answers(
     session.expire_all()
     finished = session.get(Attempt, attempt_id)
     assert finished is not None and finished.status.value == "finished" and not finished.answers
+
+
+def test_credit_pauses_when_a_case_is_narrowed_after_publishing(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    exam = _take(session, qs, learner, "exam")
+    qs.case.visibility = Visibility.INSTITUTION
+    session.commit()
+    status = credit.credit_status(session, exam, today=NOW.date())
+    assert not status.eligible and "paused" in status.reason and qs.case.slug in status.reason
+    qs.case.visibility = Visibility.PUBLIC
+    session.commit()
+    assert credit.credit_status(session, exam, today=NOW.date()).eligible
+
+
+def test_publish_page_names_the_case_that_blocks_a_public_credit_set(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    create_case: Callable[..., Case],
+    people: dict[str, User],
+) -> None:
+    educator = people["educator"]
+    hidden = create_case(educator, visibility="institution", title="Ward round film")
+    draft = case_sets.create_set(
+        session,
+        case_sets.SetContent(title="Night cover", case_slugs=(hidden.slug,)),
+        actor=educator,
+    )
+    draft.credit_hours, draft.disclosures = 1.0, "None"
+    session.commit()
+    auth.login(educator.email)
+    token = csrf_token(client, f"/sets/{draft.slug}")
+    reply = client.post(
+        f"/sets/{draft.slug}/publish",
+        data={"csrf_token": token, "visibility": "public"},
+        follow_redirects=True,
+    )
+    page = reply.get_data(as_text=True)
+    assert "Ward round film" in page and hidden.slug in page and "not visible to everyone" in page
+    session.expire_all()
+    reloaded = session.get(CaseSet, draft.id)
+    assert reloaded is not None and reloaded.status is CaseStatus.DRAFT
+
+
+def test_verification_names_the_configured_defaults(
+    app: Flask, client: FlaskClient, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    learner = people["learner"]
+    app.config["CREDIT_PROVIDER"] = "Outback Health Education Unit"
+    with app.test_request_context():
+        from app.web.credit import default_issuer
+
+        issuer = default_issuer()
+    cert = credit.claim_credit(
+        session,
+        _take(session, qs, learner, "exam").id,
+        actor=learner,
+        evaluation=EVALUATION,
+        hours=1,
+        attested=True,
+        issuer=issuer,
+        now=NOW,
+    )
+    session.commit()
+    page = client.get(f"/verify/{cert.token}").get_data(as_text=True)
+    assert "Outback Health Education Unit" in page
+    assert "not accredited" in page  # TEACHFILE_ACCREDITATION_STATEMENT's default
+    assert client.get(f"/api/certificates/{cert.token}").get_json()["provider"] == (
+        "Outback Health Education Unit"
+    )

@@ -62,7 +62,9 @@ __all__ = [
     "render_annotations_json",
     "render_case_md",
     "render_quiz_yaml",
+    "render_set_yaml",
     "write_case_folder",
+    "write_set_file",
 ]
 
 CASE_MD: Final = "case.md"
@@ -1028,3 +1030,34 @@ def write_case_folder(case: CaseFolder, dest: Path,
         target = dest / DICOM_DIR / Path(*rel.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(target, data)
+
+
+def render_set_yaml(spec: SetFile) -> str:
+    """A set file's text (fields in documented order, empty ones left out)."""
+    data: dict[str, Any] = {"title": spec.title}
+    for key in ("description", "objectives"):
+        if getattr(spec, key):
+            data[key] = getattr(spec, key)
+    data["visibility"] = spec.visibility
+    data["cases"] = list(spec.cases)
+    if spec.credit is not None:
+        credit: dict[str, Any] = {}
+        for key in _CREDIT_FIELDS:
+            value = getattr(spec.credit, key)
+            if isinstance(value, _dt.date):
+                value = value.isoformat()
+            if value not in (None, "", []):
+                credit[key] = list(value) if isinstance(value, list) else value
+        data["credit"] = credit
+    return _dump_yaml(data)
+
+
+def write_set_file(spec: SetFile, root: Path) -> Path:
+    """Write ``root/_sets/<slug>.yaml`` atomically; returns its path."""
+    if not SLUG_RE.fullmatch(spec.slug):
+        raise CaseFormatError(f"{spec.slug!r}: not a valid set name")
+    folder = Path(root) / SETS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec.slug}.yaml"
+    _atomic_write(path, render_set_yaml(spec).encode("utf-8"))
+    return path

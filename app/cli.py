@@ -422,6 +422,19 @@ def export_case_command(slug: str, directory: Path) -> None:
     click.echo(f"Exported to {dest}")
 
 
+@cli.command("export-set")
+@click.argument("slug")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+@_one_line_errors
+def export_set_command(slug: str, directory: Path) -> None:
+    """Write case set SLUG as DIRECTORY/_sets/SLUG.yaml (export its cases with export-case)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with get_db(app).sessionmaker() as session:
+        dest = library.export_set(session, slug, directory)
+    click.echo(f"Exported to {dest}")
+
+
 @cli.command("reindex")
 @with_appcontext
 @_one_line_errors

@@ -218,3 +218,19 @@ def _right(session: Session, question: Question) -> dict[str, object]:
         uid = question.hotspot["series_uid"]
         return {"series_uid": uid, "frame": first, "x": (x0 + x1) / 2, "y": (y0 + y1) / 2}
     return {"option_ids": [o.id for o in question.options if o.correct]}
+
+
+def test_shipped_sets_export_back_to_the_same_files(library_app: Flask, tmp_path: Path) -> None:
+    runner = library_app.test_cli_runner()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    for path in casefmt.iter_set_files(CASES):
+        shipped = casefmt.read_set_file(path)
+        result = runner.invoke(cli, ["export-set", shipped.slug, str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        exported = tmp_path / casefmt.SETS_DIR / path.name
+        assert casefmt.read_set_file(exported) == shipped
+        # deterministic: writing what was read gives the same bytes
+        again = casefmt.write_set_file(casefmt.read_set_file(exported), tmp_path / "again")
+        assert again.read_bytes() == exported.read_bytes()
+    missing = runner.invoke(cli, ["export-set", "no-such-set", str(tmp_path)])
+    assert missing.exit_code == 1 and "No case set is called" in missing.output

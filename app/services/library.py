@@ -378,3 +378,38 @@ def import_set_file(
         detail={"slug": case_set.slug, "cases": len(cases)},
     )
     return case_set
+
+
+def export_set(session: Session, slug: str, dest_root: Path) -> Path:
+    """Write a case set as ``dest_root/_sets/<slug>.yaml`` (an operator's command: no access
+    check); export its cases with :func:`export_case` beside it to make a loadable folder."""
+    case_set = session.scalar(select(CaseSet).where(CaseSet.slug == slug))
+    if case_set is None:
+        raise Invalid(f"No case set is called {slug!r}.")
+    credit = None
+    if case_set.credit_hours is not None:
+        credit = casefmt.SetCredit(
+            hours=case_set.credit_hours,
+            passing_score=case_set.passing_score,
+            max_attempts=case_set.max_attempts,
+            time_limit_minutes=case_set.time_limit_minutes,
+            faculty=case_set.faculty,
+            disclosures=case_set.disclosures,
+            provider=case_set.credit_provider,
+            accreditation_statement=case_set.accreditation_statement,
+            credit_type=case_set.credit_type,
+            release_date=case_set.release_date,
+            review_date=case_set.review_date,
+            expiry_date=case_set.expiry_date,
+            evaluation=case_sets.evaluation_lines(case_set).splitlines(),
+        )
+    spec = casefmt.SetFile(
+        slug=case_set.slug,
+        title=case_set.title,
+        description=case_set.description,
+        objectives=case_set.objectives,
+        visibility=case_set.visibility.value,
+        cases=[item.case.slug for item in case_set.items],
+        credit=credit,
+    )
+    return casefmt.write_set_file(spec, Path(dest_root))

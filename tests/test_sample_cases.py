@@ -81,6 +81,12 @@ def test_shipped_sets_read_and_list_shipped_cases() -> None:
         assert spec.visibility == "public" and set(spec.cases) <= names
         for slug in spec.cases:  # a public credit set holds public cases only
             assert read_case_folder(CASES / slug).meta.visibility == "public"
+        # What a learner reads before the questions names no answer (issue 15, item 2).
+        before = f"{spec.title} {spec.description} {spec.objectives}".lower()
+        for slug in spec.cases:
+            for question in read_case_folder(CASES / slug).questions:
+                for answer in question.accepted:
+                    assert answer.lower() not in before, (spec.slug, answer)
     credit = [s for s in sets if s.credit is not None]
     assert credit and any(s.credit is None for s in sets)
     for spec in credit:

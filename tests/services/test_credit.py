@@ -365,3 +365,30 @@ def test_verification_names_the_configured_defaults(
     assert client.get(f"/api/certificates/{cert.token}").get_json()["provider"] == (
         "Outback Health Education Unit"
     )
+
+
+def test_api_refuses_a_late_answer_with_409_and_finishes_the_exam(
+    client: FlaskClient, auth: AuthActions, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    qs.case_set.time_limit_minutes = 10
+    session.commit()
+    auth.login(people["learner"].email)
+    token = csrf_token(client, f"/sets/{qs.case_set.slug}/quiz")
+    headers = {"X-CSRFToken": token}
+    started = client.post(
+        f"/api/sets/{qs.case_set.slug}/attempts", json={"mode": "exam"}, headers=headers
+    )
+    assert started.status_code == 201 and started.get_json()["deadline_at"]
+    attempt_id = started.get_json()["id"]
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt is not None
+    attempt.deadline_at = datetime.now(UTC) - timedelta(minutes=1)
+    session.commit()
+    late = client.post(
+        f"/api/attempts/{attempt_id}/answers",
+        json={"question_id": qs.freetext.id, "text": "tension pneumothorax"},
+        headers=headers,
+    )
+    assert late.status_code == 409 and "Time is up" in late.get_data(as_text=True)
+    summary = client.get(f"/api/attempts/{attempt_id}").get_json()
+    assert summary["status"] == "finished" and summary["answered"] == 0 and summary["score"] == 0

@@ -103,6 +103,10 @@ class SetAnalysis:
     distribution: str  # SVG histogram of finished attempts' scores
     items: list[ItemStats]
 
+    def item(self, question_id: int) -> ItemStats | None:
+        """The figures of one question of the set (None if it is not in the set)."""
+        return next((i for i in self.items if i.question.id == question_id), None)
+
     @property
     def completion(self) -> float | None:
         """Share of started attempts that were finished."""

@@ -169,6 +169,8 @@ class QuizOption:
     text: str
     correct: bool
     explanation: str = ""
+    #: Stays last when options are shuffled ("None of the above").
+    pinned_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -535,11 +537,12 @@ def _parse_quiz(data: object) -> list[QuizQuestion]:
             options = c.list_of(q.get("options"), f"{where}.options", 26)
             for j, raw_opt in enumerate(options):
                 ow = f"{where}.options[{j + 1}]"
-                o = c.mapping(raw_opt, ow, ("text", "correct", "explanation"))
+                o = c.mapping(raw_opt, ow, ("text", "correct", "explanation", "pinned_last"))
                 question.options.append(QuizOption(
                     text=c.text(o.get("text"), f"{ow}.text", required=True, limit=2_000),
                     correct=c.boolean(o.get("correct", False), f"{ow}.correct"),
                     explanation=c.text(o.get("explanation"), f"{ow}.explanation"),
+                    pinned_last=c.boolean(o.get("pinned_last", False), f"{ow}.pinned_last"),
                 ))
             if len(question.options) < 2:
                 raise c.fail(f"{where}.options", "a question needs at least two options")
@@ -912,8 +915,9 @@ def _question_dict(q: QuizQuestion) -> dict[str, Any]:
     out: dict[str, Any] = {"type": q.type, "stem": q.stem}
     if q.type in CHOICE_KINDS:
         out["options"] = [
-            {"text": o.text, "correct": o.correct, **({"explanation": o.explanation}
-                                                      if o.explanation else {})}
+            {"text": o.text, "correct": o.correct,
+             **({"explanation": o.explanation} if o.explanation else {}),
+             **({"pinned_last": True} if o.pinned_last else {})}
             for o in q.options
         ]
     elif q.type == QuestionKind.FREE_TEXT:

@@ -19,6 +19,7 @@ from app.casefmt import (
     QuizQuestion,
     iter_case_folders,
     read_case_folder,
+    render_quiz_yaml,
     write_case_folder,
 )
 from app.errors import Invalid
@@ -49,48 +50,24 @@ def sample_case(slug: str = "tension-pneumothorax") -> CaseFolder:
         sections={
             "history": "A 24-year-old man, stab wound to the right chest.\nSpO~2~ 84%.",
             "findings": "- Hyperlucent right hemithorax\n- Mediastinal shift to the left\n\n"
-            "```\n## not a heading inside a fence\n```",
+                        "```\n## not a heading inside a fence\n```",
             "diagnosis_text": "Right **tension** pneumothorax.",
             "teaching_points": "1. Decompress first.\n2. Image later.",
             "references": "Röntgen W. *Über eine neue Art von Strahlen*. 1895.",
         },
         questions=[
-            QuizQuestion(
-                type="single",
-                stem="What next?",
-                reference="ATLS 10th ed.",
-                options=[
-                    QuizOption("Needle decompression", True, "Life first."),
-                    QuizOption("CT chest", False),
-                ],
-            ),
-            QuizQuestion(
-                type="multiple",
-                stem="Signs?",
-                teaching_point="Look at the mediastinum.",
-                options=[
-                    QuizOption("Shift", True),
-                    QuizOption("Deep sulcus", True),
-                    QuizOption("Kerley B lines", False, "Oedema"),
-                ],
-            ),
-            QuizQuestion(
-                type="freetext", stem="Diagnosis?", accepted=["tension pneumothorax", "tension PTX"]
-            ),
-            QuizQuestion(
-                type="hotspot",
-                stem="Click the pleural line.",
-                series_uid=SERIES,
-                frames=(1, 1),
-                region=Ellipse(300, 400.5, 40, 120),
-            ),
-            QuizQuestion(
-                type="hotspot",
-                stem="Click the shifted trachea.",
-                series_uid=SERIES,
-                frames=(2, 3),
-                region=Polygon(((10, 10), (50, 10.5), (30, 40))),
-            ),
+            QuizQuestion(type="single", stem="What next?", reference="ATLS 10th ed.",
+                         options=[QuizOption("Needle decompression", True, "Life first."),
+                                  QuizOption("CT chest", False)]),
+            QuizQuestion(type="multiple", stem="Signs?", teaching_point="Look at the mediastinum.",
+                         options=[QuizOption("Shift", True), QuizOption("Deep sulcus", True),
+                                  QuizOption("Kerley B lines", False, "Oedema")]),
+            QuizQuestion(type="freetext", stem="Diagnosis?",
+                         accepted=["tension pneumothorax", "tension PTX"]),
+            QuizQuestion(type="hotspot", stem="Click the pleural line.", series_uid=SERIES,
+                         frames=(1, 1), region=Ellipse(300, 400.5, 40, 120)),
+            QuizQuestion(type="hotspot", stem="Click the shifted trachea.", series_uid=SERIES,
+                         frames=(2, 3), region=Polygon(((10, 10), (50, 10.5), (30, 40)))),
         ],
         annotations=[
             Annotation(SERIES, SOP, 1, "arrow", ((100, 100), (150.5, 160))),
@@ -110,9 +87,7 @@ def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
     assert read.questions == case.questions
     assert read.annotations == case.annotations
     assert [p.relative_to(first).as_posix() for p in read.dicom_files] == [
-        "dicom/b.dcm",
-        "dicom/series1/img1.dcm",
-    ]
+        "dicom/b.dcm", "dicom/series1/img1.dcm"]
 
     second = tmp_path / "b" / case.slug
     write_case_folder(read, second)
@@ -120,11 +95,7 @@ def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     again = read_case_folder(second)
     assert (again.meta, again.sections, again.questions, again.annotations) == (
-        read.meta,
-        read.sections,
-        read.questions,
-        read.annotations,
-    )
+        read.meta, read.sections, read.questions, read.annotations)
 
 
 def test_written_files_are_readable(tmp_path: Path) -> None:
@@ -183,53 +154,36 @@ BAD_CASE_MD = {
     "title missing": ("---\ndiagnosis: x\n---\n", "'title' is required"),
     "empty title": ("---\ntitle: '  '\n---\n", "title: must not be empty"),
     "unknown field": ("---\ntitle: x\ndificulty: easy\n---\n", "unknown field 'dificulty'"),
-    "unknown difficulty": (
-        "---\ntitle: x\ndifficulty: easy\n---\n",
-        "difficulty: unknown value 'easy' (allowed: beginner",
-    ),
+    "unknown difficulty": ("---\ntitle: x\ndifficulty: easy\n---\n",
+                           "difficulty: unknown value 'easy' (allowed: beginner"),
     "unknown visibility": ("---\ntitle: x\nvisibility: world\n---\n", "visibility: unknown"),
     "unknown certainty": ("---\ntitle: x\ncertainty: vibes\n---\n", "certainty: unknown"),
-    "modality not a list": (
-        "---\ntitle: x\nmodality: CT\n---\n",
-        "modality: expected a list, found text",
-    ),
+    "modality not a list": ("---\ntitle: x\nmodality: CT\n---\n",
+                            "modality: expected a list, found text"),
     "unknown modality": ("---\ntitle: x\nmodality: [CAT]\n---\n", "'CAT' is not a DICOM modality"),
-    "small hospital modality": (
-        "---\ntitle: x\nsmall_hospital_modality: [MRI]\n---\n",
-        "unknown value 'MRI'",
-    ),
+    "small hospital modality": ("---\ntitle: x\nsmall_hospital_modality: [MRI]\n---\n",
+                                "unknown value 'MRI'"),
     "tag is a number": ("---\ntitle: x\ntags: [2024]\n---\n", "tags[1]: expected text"),
-    "synthetic not bool": (
-        "---\ntitle: x\nsynthetic_images: maybe\n---\n",
-        "synthetic_images: expected true or false",
-    ),
-    "key image uid as float": (
-        "---\ntitle: x\nkey_images:\n- {series_uid: 1.2, sop_instance_uid: '1.3'}\n---\n",
-        "key_images[1].series_uid: a UID must be quoted text",
-    ),
-    "key image bad uid": (
-        "---\ntitle: x\nkey_images:\n- {series_uid: 'a.b', sop_instance_uid: '1.3'}\n---\n",
-        "not a valid DICOM UID",
-    ),
-    "key image frame 0": (
-        "---\ntitle: x\nkey_images:\n- {series_uid: '1.2', "
-        "sop_instance_uid: '1.3', frame: 0}\n---\n",
-        "frame: must be at least 1",
-    ),
-    "unknown heading": (
-        GOOD_FRONT + "\n## Findings\n\nx\n",
-        "line 5: unknown section heading '## Findings' (allowed: Clinical history",
-    ),
+    "synthetic not bool": ("---\ntitle: x\nsynthetic_images: maybe\n---\n",
+                           "synthetic_images: expected true or false"),
+    "key image uid as float": ("---\ntitle: x\nkey_images:\n- {series_uid: 1.2, "
+                               "sop_instance_uid: '1.3'}\n---\n",
+                               "key_images[1].series_uid: a UID must be quoted text"),
+    "key image bad uid": ("---\ntitle: x\nkey_images:\n- {series_uid: 'a.b', "
+                          "sop_instance_uid: '1.3'}\n---\n", "not a valid DICOM UID"),
+    "key image frame 0": ("---\ntitle: x\nkey_images:\n- {series_uid: '1.2', "
+                          "sop_instance_uid: '1.3', frame: 0}\n---\n", "frame: must be at least 1"),
+    "unknown heading": (GOOD_FRONT + "\n## Findings\n\nx\n",
+                        "line 5: unknown section heading '## Findings' (allowed: Clinical history"),
     "duplicate heading": (GOOD_FRONT + "## Discussion\nx\n## discussion\ny\n", "appears twice"),
     "text before sections": (GOOD_FRONT + "stray words\n## Discussion\n", "text before the first"),
     "yaml alias": ("---\ntitle: &a x\ndiagnosis: *a\n---\n", "aliases (*name) are not allowed"),
     "deep yaml": ("---\ntitle: x\ntags: " + "[" * 50 + "]" * 50 + "\n---\n", "nested deeper"),
     "not utf-8": (b"---\ntitle: \xff\n---\n", "not UTF-8"),
-    "python tag": ("---\ntitle: !!python/object/apply:os.system ['true']\n---\n", "malformed YAML"),
-    "long section": (
-        GOOD_FRONT + "## Discussion\n" + "x" * 20_001 + "\n",
-        "section 'Discussion': 20,001 characters",
-    ),
+    "python tag": ("---\ntitle: !!python/object/apply:os.system ['true']\n---\n",
+                   "malformed YAML"),
+    "long section": (GOOD_FRONT + "## Discussion\n" + "x" * 20_001 + "\n",
+                     "section 'Discussion': 20,001 characters"),
 }
 
 
@@ -245,17 +199,11 @@ def test_bad_case_md(tmp_path: Path, text: str | bytes, message: str) -> None:
 
 def test_heading_inside_fence_and_setext_is_text(tmp_path: Path) -> None:
     folder = tmp_path / "c"
-    write(
-        folder,
-        "case.md",
-        GOOD_FRONT + "## Discussion\n\n~~~\n## Not a section\n~~~\n"
-        "### A subheading\n## Clinical history   \nHx\n",
-    )
+    write(folder, "case.md", GOOD_FRONT + "## Discussion\n\n~~~\n## Not a section\n~~~\n"
+          "### A subheading\n## Clinical history   \nHx\n")
     read = read_case_folder(folder)
-    assert read.sections == {
-        "history": "Hx",
-        "discussion": "~~~\n## Not a section\n~~~\n### A subheading",
-    }
+    assert read.sections == {"history": "Hx", "discussion":
+                             "~~~\n## Not a section\n~~~\n### A subheading"}
 
 
 Q_HEAD = "- type: single\n  stem: S\n"
@@ -264,66 +212,38 @@ BAD_QUIZ = {
     "malformed": ("- type: [\n", "quiz.yaml: malformed YAML at line"),
     "unknown type": ("- type: essay\n  stem: S\n", "question 1.type: unknown value 'essay'"),
     "no stem": ("- type: freetext\n  accepted: [a]\n", "question 1.stem: expected text"),
-    "single two correct": (
-        Q_HEAD + "  options:\n  - {text: a, correct: true}\n  - {text: b, correct: true}\n",
-        "exactly one correct option, found 2",
-    ),
-    "single one option": (
-        Q_HEAD + "  options:\n  - {text: a, correct: true}\n",
-        "at least two options",
-    ),
-    "multiple none correct": (
-        "- type: multiple\n  stem: S\n  options:\n  - {text: a}\n  - {text: b}\n",
-        "at least one correct option",
-    ),
-    "correct not bool": (
-        Q_HEAD + "  options:\n  - {text: a, correct: 'yes'}\n  - {text: b}\n",
-        "correct: expected true or false",
-    ),
-    "freetext no answers": (
-        "- type: freetext\n  stem: S\n  accepted: []\n",
-        "at least one accepted answer",
-    ),
-    "field for other type": (
-        "- type: freetext\n  stem: S\n  accepted: [a]\n  options: []\n",
-        "field 'options' does not apply to a freetext question",
-    ),
-    "hotspot frames": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [3, 1]\n"
-        "  region: {shape: ellipse, cx: 1, cy: 1, rx: 1, ry: 1}\n",
-        "last frame comes before the first",
-    ),
-    "hotspot frames missing": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
-        "  region: {shape: ellipse, cx: 1, cy: 1, rx: 1, ry: 1}\n",
-        "frames: expected [first, last]",
-    ),
-    "hotspot bad shape": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [1, 1]\n"
-        "  region: {shape: star}\n",
-        "region.shape: unknown value 'star'",
-    ),
-    "hotspot zero radius": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [1, 1]\n"
-        "  region: {shape: ellipse, cx: 1, cy: 1, rx: 0, ry: 1}\n",
-        "rx and ry must be greater than 0",
-    ),
-    "hotspot polygon two points": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
-        "  frames: [1, 1]\n  region: {shape: polygon, "
-        "points: [[0, 0], [1, 1]]}\n",
-        "at least three points",
-    ),
-    "hotspot point text": (
-        "- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
-        "  frames: [1, 1]\n  region: {shape: polygon, "
-        "points: [[0, 0], [1, x], [2, 2]]}\n",
-        "expected a number",
-    ),
-    "billion laughs": (
-        "- &a [x, x, x, x, x]\n- &b [*a, *a, *a, *a, *a]\n- [*b, *b, *b]\n",
-        "aliases (*name) are not allowed (line 2)",
-    ),
+    "single two correct": (Q_HEAD + "  options:\n  - {text: a, correct: true}\n"
+                           "  - {text: b, correct: true}\n",
+                           "exactly one correct option, found 2"),
+    "single one option": (Q_HEAD + "  options:\n  - {text: a, correct: true}\n",
+                          "at least two options"),
+    "multiple none correct": ("- type: multiple\n  stem: S\n  options:\n  - {text: a}\n"
+                              "  - {text: b}\n", "at least one correct option"),
+    "correct not bool": (Q_HEAD + "  options:\n  - {text: a, correct: 'yes'}\n"
+                         "  - {text: b}\n", "correct: expected true or false"),
+    "freetext no answers": ("- type: freetext\n  stem: S\n  accepted: []\n",
+                            "at least one accepted answer"),
+    "field for other type": ("- type: freetext\n  stem: S\n  accepted: [a]\n  options: []\n",
+                             "field 'options' does not apply to a freetext question"),
+    "hotspot frames": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [3, 1]\n"
+                       "  region: {shape: ellipse, cx: 1, cy: 1, rx: 1, ry: 1}\n",
+                       "last frame comes before the first"),
+    "hotspot frames missing": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
+                               "  region: {shape: ellipse, cx: 1, cy: 1, rx: 1, ry: 1}\n",
+                               "frames: expected [first, last]"),
+    "hotspot bad shape": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [1, 1]\n"
+                          "  region: {shape: star}\n", "region.shape: unknown value 'star'"),
+    "hotspot zero radius": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n  frames: [1, 1]\n"
+                            "  region: {shape: ellipse, cx: 1, cy: 1, rx: 0, ry: 1}\n",
+                            "rx and ry must be greater than 0"),
+    "hotspot polygon two points": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
+                                   "  frames: [1, 1]\n  region: {shape: polygon, "
+                                   "points: [[0, 0], [1, 1]]}\n", "at least three points"),
+    "hotspot point text": ("- type: hotspot\n  stem: S\n  series_uid: '1.2'\n"
+                           "  frames: [1, 1]\n  region: {shape: polygon, "
+                           "points: [[0, 0], [1, x], [2, 2]]}\n", "expected a number"),
+    "billion laughs": ("- &a [x, x, x, x, x]\n- &b [*a, *a, *a, *a, *a]\n- [*b, *b, *b]\n",
+                       "aliases (*name) are not allowed (line 2)"),
 }
 
 
@@ -343,24 +263,19 @@ BAD_ANNOTATIONS = {
     "malformed": ("[{", "malformed JSON at line 1"),
     "not a list": ("{}", "expected a list"),
     "unknown kind": ("[" + A + '"kind": "star", "points": [[0, 0]]}]', "unknown value 'star'"),
-    "wrong point count": (
-        "[" + A + '"kind": "arrow", "points": [[0, 0]]}]',
-        "an arrow has 2 point(s), found 1",
-    ),
-    "text without text": (
-        "[" + A + '"kind": "text", "points": [[0, 0]]}]',
-        "a text annotation needs its text",
-    ),
-    "unknown field": (
-        "[" + A + '"kind": "line", "points": [[0, 0], [1, 1]], "colour": 1}]',
-        "unknown field 'colour'",
-    ),
+    "wrong point count": ("[" + A + '"kind": "arrow", "points": [[0, 0]]}]',
+                          "an arrow has 2 point(s), found 1"),
+    "text without text": ("[" + A + '"kind": "text", "points": [[0, 0]]}]',
+                          "a text annotation needs its text"),
+    "unknown field": ("[" + A + '"kind": "line", "points": [[0, 0], [1, 1]], "colour": 1}]',
+                      "unknown field 'colour'"),
     "deep json": ("[" * 100_000 + "]" * 100_000, "annotations.json"),
     "nan point": ("[" + A + '"kind": "line", "points": [[NaN, 0], [1, 1]]}]', "finite number"),
 }
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_ANNOTATIONS.values(), ids=BAD_ANNOTATIONS.keys())
+@pytest.mark.parametrize(("text", "message"), BAD_ANNOTATIONS.values(),
+                         ids=BAD_ANNOTATIONS.keys())
 def test_bad_annotations(tmp_path: Path, text: str, message: str) -> None:
     folder = tmp_path / "bad-ann"
     write(folder, "case.md", GOOD_FRONT)
@@ -445,6 +360,24 @@ def test_region_geometry() -> None:
     p = Polygon(((0, 0), (10, 0), (10, 10), (0, 10)))
     assert p.contains(5, 5) and not p.contains(11, 5)
     assert p.bounds() == (0, 0, 10, 10)
+
+
+def test_pinned_last_round_trips_through_quiz_yaml(tmp_path: Path) -> None:
+    """Issue 15: "None of the above" stays last when shuffled, so the flag must survive."""
+    question = QuizQuestion(
+        type="single",
+        stem="Which?",
+        options=[QuizOption("A", True), QuizOption("None of the above", False, pinned_last=True)],
+    )
+    folder = tmp_path / "pinned"
+    write(folder, "case.md", GOOD_FRONT)
+    write(folder, "quiz.yaml", render_quiz_yaml([question]))
+    read = read_case_folder(folder).questions[0]
+    assert [o.pinned_last for o in read.options] == [False, True]
+    write(folder, "quiz.yaml", Q_HEAD + "  options:\n  - {text: a, correct: true}\n"
+          "  - {text: b, pinned_last: 'yes'}\n")
+    with pytest.raises(CaseFormatError, match="pinned_last: expected true or false"):
+        read_case_folder(folder)
 
 
 @pytest.mark.parametrize(

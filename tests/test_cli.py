@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,50 @@ def test_unwritable_data_directory_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: cannot prepare the data directory")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_deid_summary_counts_duplicates_and_adds_up_to_files_on_disk(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("MR_small.dcm", "MR_small_implicit.dcm", "CT_small.dcm"):
+        shutil.copy(str(get_testdata_file(name)), src / name)
+    shutil.copy(src / "MR_small.dcm", src / "MR_small_copy.dcm")
+    (src / "notes.txt").write_text("not dicom")
+    result = runner.invoke(cli, ["deid", str(src), str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output  # the conflicting duplicate is a refusal
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith(
+        "5 files in, 2 written, 1 duplicates, 1 refused, 0 quarantined, 1 skipped, 0 failed"
+    ), summary
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 2
+    report = (tmp_path / "out" / "deid-report.txt").read_text()
+    assert "duplicate\tMR_small_copy.dcm\t" in report
+    assert "refused\tMR_small_implicit.dcm\tconflicting duplicate" in report
+
+
+def test_import_cases_refuses_a_nonconforming_image_with_its_reason(
+    runner: FlaskCliRunner, session: Session, tmp_path: Path
+) -> None:
+    import pydicom
+
+    from app import PROJECT_ROOT
+    from app.models import Case, Instance
+
+    folder = tmp_path / "normal-thoracic-vertebra-ct"
+    shutil.copytree(PROJECT_ROOT / "cases" / folder.name, folder)
+    image = folder / "dicom" / "s1-axial" / "0001.dcm"
+    ds = pydicom.dcmread(image)
+    ds.HighBit = ds.BitsStored  # one more than PS3.3 C.7.6.3 allows
+    ds.save_as(image)
+    assert runner.invoke(cli, ["institutions", "add", "H"]).exit_code == 0
+    result = runner.invoke(cli, ["import-cases", str(folder), "--institution", "H"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: normal-thoracic-vertebra-ct/0001.dcm: High Bit must be one less than Bits Stored"
+    )
+    assert session.scalar(select(Case.id)) is None
+    assert session.scalar(select(Instance.id)) is None

@@ -2,14 +2,25 @@
 
 Each file is read, checked and de-identified in a worker process; only the
 de-identified bytes are written, atomically (temporary file, then rename), under
-names derived from the new UIDs: ``OUT/<study>/<series>/<sop>.dcm``. Refusals go
-to ``OUT/deid-report.txt`` as one line each (the input's relative path and the
-reason, never a value or content from the file). Date offsets come from the
-deterministic HMAC default, so every worker agrees on a patient's shift.
+names derived from the new UIDs: ``OUT/<study>/<series>/<sop>.dcm``. Every file not
+written goes to ``OUT/deid-report.txt`` as one line (status, the input's relative
+path and the reason, never a value or content from the file). Date offsets come
+from the deterministic HMAC default, so every worker agrees on a patient's shift.
+
+Two inputs can map to one output path: the same image in several transfer
+syntaxes, or a re-exported copy, keeps its SOP Instance UID and so gets the same
+new one. Workers only write their output to a temporary file; the parent process
+alone puts outputs in place, one at a time, so the decision is race-free and does
+not depend on which worker finished first: the input first in path order keeps the
+path, a later one with identical bytes is a duplicate and one with different bytes
+is refused as a conflicting duplicate. So ``files_in = written + duplicates +
+refused + quarantined + skipped + failed`` and ``written`` is what this run put on
+disk (issue 14, item 3).
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import tempfile
@@ -38,6 +49,7 @@ class BatchSummary:
 
     files_in: int = 0
     written: int = 0
+    duplicates: int = 0
     refused: int = 0
     skipped: int = 0
     quarantined: int = 0
@@ -47,24 +59,29 @@ class BatchSummary:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was refused or failed (skipped non-DICOM files are fine)."""
+        """True when nothing was refused or failed (skipped non-DICOM files and identical
+        duplicates are fine; a conflicting duplicate is refused)."""
         return self.refused == 0 and self.failed == 0
 
     def line(self) -> str:
         """The one-line summary printed by the CLI."""
         rate = self.files_in / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.files_in} files in, {self.written} written, {self.refused} refused, "
-            f"{self.quarantined} quarantined, {self.skipped} skipped, {self.failed} failed, "
+            f"{self.files_in} files in, {self.written} written, {self.duplicates} duplicates, "
+            f"{self.refused} refused, {self.quarantined} quarantined, {self.skipped} skipped, "
+            f"{self.failed} failed, "
             f"{self.seconds:.1f} s, {rate:.1f} files/s"
         )
 
 
 @dataclass(frozen=True)
 class _Outcome:
-    status: str  # written | refused | quarantined | skipped | failed
+    status: str  # written | refused | quarantined | skipped | failed (duplicates: the parent's)
     name: str
     reason: str = ""
+    #: for written and quarantined: where the output goes, and the temporary file holding it
+    target: Path | None = None
+    staged: Path | None = None
 
 
 def _is_part10(path: Path) -> bool:
@@ -78,6 +95,20 @@ def _is_part10(path: Path) -> bool:
 
 def _relative(result: DeidResult) -> Path:
     return Path(result.study_uid) / result.series_uid / f"{result.sop_instance_uid}.dcm"
+
+
+def _stage(target: Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file next to ``target`` (same filesystem: the
+    parent's rename is atomic) and return its path."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
 
 
 def write_atomic(target: Path, data: bytes, *, durable: bool = False) -> None:
@@ -114,10 +145,11 @@ def _process(
         except BurnedInTextSuspected as held:
             if quarantine_dir is None:
                 return _Outcome("refused", name, held.message)
-            write_atomic(quarantine_dir / _relative(held.result), write_dataset(held.result))
-            return _Outcome("quarantined", name, held.message)
-        write_atomic(out_dir / _relative(result), write_dataset(result))
-        return _Outcome("written", name)
+            target = quarantine_dir / _relative(held.result)
+            staged = _stage(target, write_dataset(held.result))
+            return _Outcome("quarantined", name, held.message, target, staged)
+        target = out_dir / _relative(result)
+        return _Outcome("written", name, "", target, _stage(target, write_dataset(result)))
     except DicomRejected as refused:
         return _Outcome("refused", name, refused.message)
     except OSError as exc:
@@ -159,20 +191,109 @@ def deidentify_tree(
     summary = BatchSummary(files_in=len(paths))
     ctx = DeidContext(secret=secret, source=source)
     job = partial(_process, root=in_dir, out_dir=out_dir, quarantine_dir=quarantine_dir, ctx=ctx)
-    for done, outcome in enumerate(_run(job, paths, workers or 1), start=1):
+    placer = _Placer(order={str(p.relative_to(in_dir)): i for i, p in enumerate(paths)})
+    try:
+        for done, outcome in enumerate(_run(job, paths, workers or 1), start=1):
+            placer.place(outcome)
+            if progress is not None:
+                progress(done, len(paths))
+        placer.finish()
+    finally:
+        placer.discard_staged()  # after an interruption: no temporary file is left behind
+    for outcome in placer.outcomes.values():
         if outcome.status == "written":
             summary.written += 1
-        else:
-            setattr(summary, outcome.status, getattr(summary, outcome.status) + 1)
-            summary.report.append(f"{outcome.status}\t{outcome.name}\t{outcome.reason}")
-        if progress is not None:
-            progress(done, len(paths))
+            continue
+        field_name = "duplicates" if outcome.status == "duplicate" else outcome.status
+        setattr(summary, field_name, getattr(summary, field_name) + 1)
+        summary.report.append(f"{outcome.status}\t{outcome.name}\t{outcome.reason}")
     summary.report.sort(key=lambda line: line.split("\t")[1])
     write_atomic(out_dir / REPORT_NAME,
                  "".join(line + "\n" for line in summary.report).encode("utf-8", "replace"),
                  durable=True)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _Placer:
+    """Puts staged outputs in place in the parent process, one outcome at a time.
+
+    Claims are keyed by the output's path relative to its directory (study, series,
+    SOP Instance UID), across the output and the quarantine directory, so one new
+    SOP Instance UID is never both written and held. The input first in ``order``
+    keeps the path whatever order the workers finish in; :meth:`finish` then judges
+    every other claimant against it (a SHA-256 of the bytes, taken only when two
+    inputs meet on one path).
+    """
+
+    def __init__(self, order: dict[str, int]) -> None:
+        self.order = order
+        self.outcomes: dict[str, _Outcome] = {}
+        self.holders: dict[Path, _Outcome] = {}  # relative output path -> the one on disk
+        self.claims: dict[Path, list[_Outcome]] = {}  # every input that wanted the path
+        self.digests: dict[str, bytes] = {}  # input name -> digest of its output
+        self.staged: set[Path] = set()
+
+    def place(self, outcome: _Outcome) -> None:
+        if outcome.staged is None or outcome.target is None:
+            self.outcomes[outcome.name] = outcome
+            return
+        self.staged.add(outcome.staged)
+        key = Path(*outcome.target.parts[-3:])  # <study>/<series>/<sop>.dcm
+        claims = self.claims.setdefault(key, [])
+        claims.append(outcome)
+        holder = self.holders.get(key)
+        if holder is None:
+            self._install(key, outcome)
+            return
+        assert holder.target is not None
+        if holder.name not in self.digests:
+            self.digests[holder.name] = _digest(holder.target)
+        self.digests[outcome.name] = _digest(outcome.staged)
+        if self.order[outcome.name] < self.order[holder.name]:
+            # an earlier input finished later: it takes the path (a rename replaces the file)
+            if holder.target != outcome.target:
+                holder.target.unlink(missing_ok=True)
+            self._install(key, outcome)
+        else:
+            self._discard(outcome.staged)
+
+    def finish(self) -> None:
+        """Judge every input that lost its path against the one that kept it."""
+        for key, claims in self.claims.items():
+            winner = self.holders[key]
+            for other in claims:
+                if other is winner:
+                    continue
+                if self.digests[other.name] == self.digests[winner.name]:
+                    self.outcomes[other.name] = _Outcome(
+                        "duplicate", other.name,
+                        f"identical de-identified object to {winner.name}, kept once")
+                else:
+                    self.outcomes[other.name] = _Outcome(
+                        "refused", other.name,
+                        f"conflicting duplicate: same SOP Instance UID as {winner.name} but "
+                        "different content; not written")
+
+    def _install(self, key: Path, outcome: _Outcome) -> None:
+        assert outcome.staged is not None and outcome.target is not None
+        os.replace(outcome.staged, outcome.target)
+        self.staged.discard(outcome.staged)
+        self.holders[key] = outcome
+        self.outcomes[outcome.name] = outcome
+
+    def _discard(self, staged: Path) -> None:
+        staged.unlink(missing_ok=True)
+        self.staged.discard(staged)
+
+    def discard_staged(self) -> None:
+        for staged in list(self.staged):
+            self._discard(staged)
+
+
+def _digest(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").digest()
 
 
 def _run(job: Callable[[Path], _Outcome], paths: list[Path], workers: int) -> Iterator[_Outcome]:

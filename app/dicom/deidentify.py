@@ -55,6 +55,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from app.dicom.conformance import check_conformance
 from app.dicom.profile import ACTIONS, ATTRIBUTE_TYPES, Action
 from app.dicom.safe_read import MAX_BYTES, MAX_DEPTH, read_dataset
 from app.errors import DicomRejected
@@ -788,6 +789,7 @@ def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
     :class:`BurnedInTextSuspected` when the pixels may carry text: its ``result``
     holds the header-clean object. No message quotes a value from the object.
     """
+    check_conformance(ds)  # before anything is read or written (issue 14, item 4)
     sop_class = _str_of(ds, 0x00080016)
     if sop_class == _DICOMDIR_CLASS or ds.get_item(0x00041220) is not None:
         raise DicomRejected("a DICOMDIR is a media index, not an object to store",

@@ -20,6 +20,8 @@ from pynetdicom import AE, StoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
+from app.dicom.conformance import KEPT_SOP_CLASSES
+
 log = logging.getLogger(__name__)
 
 # The transfer syntaxes the de-identifier reads and copies (issue 4): native,
@@ -167,9 +169,11 @@ def build_ae(ae_title: str, hooks: ReceiverHooks) -> tuple[AE, list[EventHandler
     ae.acse_timeout = 10
     ae.dimse_timeout = 60
     ae.add_supported_context(Verification)
-    for context in StoragePresentationContexts:
-        if context.abstract_syntax is not None:
-            ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+    # pynetdicom's storage list, plus every class the library keeps that it lacks
+    # (Extensible SR): the others are refused per object with a reason (conformance.py)
+    offered = {c.abstract_syntax for c in StoragePresentationContexts if c.abstract_syntax}
+    for abstract_syntax in sorted(offered | KEPT_SOP_CLASSES):
+        ae.add_supported_context(abstract_syntax, TRANSFER_SYNTAXES)
     handlers = _Handlers(hooks)
     return ae, [
         (evt.EVT_REQUESTED, handlers.handle_requested),

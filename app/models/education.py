@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -48,5 +48,7 @@ class QuestionOption(Base):
     text: Mapped[str] = mapped_column(Text)
     correct: Mapped[bool] = mapped_column(default=False)
     explanation: Mapped[str] = mapped_column(Text, default="")
+    # "None of the above" and its kind stay last when options are shuffled (issue 15).
+    pinned_last: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     question: Mapped[Question] = relationship(back_populates="options")

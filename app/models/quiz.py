@@ -44,6 +44,10 @@ class Attempt(Base):
     status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus), default=AttemptStatus.OPEN)
     # Question ids in the order they are asked (frozen: later edits to the set do not move them).
     question_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Each choice question's options in the order this attempt shows them, drawn at random
+    # when it starts ({question id: [option ids]}), so resuming on any device shows the same
+    # order and no two attempts share one (issue 15). None: author order (older attempts).
+    option_order: Mapped[dict[str, list[int]] | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     correct_count: Mapped[int] = mapped_column(default=0)
@@ -99,6 +103,8 @@ class ReviewItem(Base):
     reviews: Mapped[int] = mapped_column(default=0)
     lapses: Mapped[int] = mapped_column(default=1)
     retired: Mapped[bool] = mapped_column(default=False)  # learnt: no longer comes back
+    # The question's option ids in the order this learner sees them in review (issue 15).
+    option_order: Mapped[list[int] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     question: Mapped[Question] = relationship()

@@ -40,9 +40,14 @@ class SynonymTable:
     groups: tuple[frozenset[str], ...]
     by_term: Mapping[str, frozenset[str]]
     longest: int  # most words in one member, bounds the phrase look-up in queries
+    # Real terms that look like misspellings of others ("ileus", "ileum"): quiz marking
+    # never reads one of them as a typo of another word.
+    terms: frozenset[str] = frozenset()
 
     @classmethod
-    def from_groups(cls, groups: Iterable[Iterable[str]]) -> SynonymTable:
+    def from_groups(
+        cls, groups: Iterable[Iterable[str]], terms: Iterable[str] = ()
+    ) -> SynonymTable:
         """Build the table from raw groups (normalised here; empty members dropped)."""
         cleaned: list[frozenset[str]] = []
         for group in groups:
@@ -58,6 +63,7 @@ class SynonymTable:
             groups=tuple(cleaned),
             by_term={t: frozenset(m) for t, m in index.items()},
             longest=longest,
+            terms=frozenset(w for w in (normalise(str(t)) for t in terms) if w),
         )
 
     def expand(self, term: str) -> set[str]:
@@ -73,11 +79,33 @@ class SynonymTable:
         return bool(na) and (na == nb or nb in self.by_term.get(na, ()))
 
 
-def _read(path: Path) -> SynonymTable:
+def _lists(data: object, key: str) -> list[list[str]]:
+    found = data.get(key, []) if isinstance(data, dict) else []
+    if not isinstance(found, list):
+        return []
+    return [[str(t) for t in g] for g in found if isinstance(g, list)]
+
+
+def _load(path: Path) -> object:
     with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    groups = data.get("groups", []) if isinstance(data, dict) else []
-    return SynonymTable.from_groups(g for g in groups if isinstance(g, list))
+        return yaml.safe_load(fh) or {}
+
+
+def _read(path: Path) -> SynonymTable:
+    return SynonymTable.from_groups(_lists(_load(path), "groups"))
+
+
+@lru_cache(maxsize=4)
+def load_answer_synonyms(path: Path = DATA) -> SynonymTable:
+    """The table for marking quiz answers: the search groups plus the ``answers`` groups,
+    equivalences a marker accepts but a search should not expand ("free gas" for
+    "subdiaphragmatic air"), and the ``terms`` that are never a typo of another word."""
+    data = _load(path)
+    terms = data.get("terms", []) if isinstance(data, dict) else []
+    return SynonymTable.from_groups(
+        [*_lists(data, "groups"), *_lists(data, "answers")],
+        terms=[str(t) for t in terms] if isinstance(terms, list) else [],
+    )
 
 
 @lru_cache(maxsize=4)

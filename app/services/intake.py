@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Base, utcnow
+from app.dicom.conformance import uid_text
 from app.dicom.deidentify import (
     BurnedInTextSuspected,
     DeidContext,
@@ -112,7 +113,9 @@ def prepare(
     (C-STORE Affected SOP Class UID); a dataset of another class is 0xA900.
     """
     ds = read_dataset(raw)
-    if expected_sop_class and str(ds.get("SOPClassUID", "")) != expected_sop_class:
+    # raw reads: pydicom's conversion of an invalid UID logs a warning quoting it, and
+    # deidentify() checks the UIDs (app/dicom/conformance.py) before anything else
+    if expected_sop_class and uid_text(ds, 0x00080016) != expected_sop_class:
         raise DicomRejected(
             "The dataset's SOP Class differs from the one announced.", STATUS_MISMATCH
         )
@@ -128,7 +131,7 @@ def prepare(
     context = DeidContext(
         secret=config.secret, source=source_key(institution), date_offset_days=offset_for
     )
-    original_study_uid = str(ds.get("StudyInstanceUID", "") or "")  # deidentify() rewrites ds
+    original_study_uid = uid_text(ds, 0x0020000D)  # deidentify() rewrites ds
     try:
         try:
             result = deidentify(ds, context)

@@ -194,6 +194,7 @@ def _question(case: Case, position: int, question: casefmt.QuizQuestion, new_uid
                 text=option.text,
                 correct=option.correct,
                 explanation=option.explanation,
+                pinned_last=option.pinned_last,
             )
         )
     return row
@@ -294,7 +295,10 @@ def _folder_question(question: Question) -> casefmt.QuizQuestion:
         stem=question.stem,
         reference=question.reference,
         teaching_point=question.teaching_point,
-        options=[casefmt.QuizOption(o.text, o.correct, o.explanation) for o in question.options],
+        options=[
+            casefmt.QuizOption(o.text, o.correct, o.explanation, o.pinned_last)
+            for o in question.options
+        ],
         accepted=list(question.accepted),
         series_uid=series_uid,
         frames=frames,

@@ -21,8 +21,8 @@ from app.services.access import Permission, can
 from app.services.quizzes import (
     attempts,
     authoring,
-    feedback,
     item_analysis,
+    ordering,
     reviews,
     stacks,
     statistics,
@@ -136,7 +136,8 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index=index,
         question=question,
         answer=answered.get(question.id) if question else None,
-        feedback=feedback.feedback(question, answered.get(question.id))
+        options=attempts.shown_options(current, question) if question is not None else [],
+        feedback=attempts.question_feedback(current, question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
         images=_images(question),
@@ -206,7 +207,7 @@ def result(attempt_id: int) -> ResponseReturnValue:
         return redirect(url_for("quizzes.attempt", attempt_id=current.id))
     answered = attempts.answers_by_question(current)
     review = [
-        (q, feedback.feedback(q, answered.get(q.id)))
+        (q, attempts.question_feedback(current, q, answered.get(q.id)))
         for q in attempts.attempt_questions(session, current)
     ]
     return render_template(
@@ -272,6 +273,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         "quizzes/review.html",
         item=item,
         question=item.question,
+        options=reviews.review_options(item),
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
         images=_images(item.question),
@@ -322,10 +324,13 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
 
 def _question_input() -> authoring.QuestionInput:
     form = request.form
-    options = []
+    options: list[tuple[str, bool, str]] = []
+    pinned: set[int] = set()
     for i in range(1, 9):
         text = form.get(f"option_{i}", "")
         if text.strip():
+            if form.get(f"pinned_{i}") == "yes":
+                pinned.add(len(options))
             options.append(
                 (text[:2000], form.get(f"correct_{i}") == "yes", form.get(f"why_{i}", "")[:5000])
             )
@@ -346,6 +351,7 @@ def _question_input() -> authoring.QuestionInput:
         reference=form.get("reference", "")[:5000],
         teaching_point=form.get("teaching_point", "")[:5000],
         options=options,
+        pinned_last=frozenset(pinned),
         accepted=[line for line in form.get("accepted", "").splitlines() if line.strip()][:100],
         series_uid=form.get("series_uid", "")[:64],
         frames=(
@@ -401,6 +407,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
         questions=existing,
         editing=editing,
         series=authoring.case_series_choices(session, case),
+        position_warnings=ordering.position_warnings(session, case),
         values=request.form if request.method == "POST" else None,
     ), status_code
 
@@ -447,7 +454,7 @@ def api_next(attempt_id: int) -> ResponseReturnValue:
     )
     if following is None:
         return {"attempt": attempts.attempt_summary(found), "question": None}
-    data = feedback.public_question(following)
+    data = attempts.question_view(found, following)
     data["images"] = [
         {
             "url": url_for(
@@ -486,7 +493,7 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if attempts.feedback_allowed(given.attempt, question_id):
-        out["feedback"] = feedback.feedback(given.question, given)
+        out["feedback"] = attempts.question_feedback(given.attempt, given.question, given)
     return out
 
 

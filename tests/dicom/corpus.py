@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
@@ -320,9 +321,10 @@ def sr_document(*, referenced_sop: int = 100, study: int = 1) -> Dataset:
                     PersonName="PHIOBSERVER^D")
     organisation = item("TEXT", _code("121009", "DCM", "Person Observer's Organization Name"),
                         TextValue="PHIORGNAME")
-    finding = item("TEXT", _code("121071", "DCM", "Finding"),
-                   TextValue="Spiculated nodule right upper lobe, discussed with Dr Phismith "
-                             "on 17/03/2019, MRN 87654321")
+    # coded content only: an SR with free-text values is refused (issue 14, item 4;
+    # tests/dicom/test_conformance.py builds those)
+    finding = item("CODE", _code("121071", "DCM", "Finding"),
+                   ConceptCodeSequence=Sequence([_code("RID3875", "RADLEX", "Spiculated")]))
     when = item("DATETIME", _code("111526", "DCM", "DateTime Started"),
                 DateTime="20190317101500")
     day = item("DATE", _code("111536", "DCM", "Date"), Date=STUDY_DATE)
@@ -386,6 +388,12 @@ BUNDLED = (
 def bundled(name: str, *, sop: int) -> Dataset:
     """A bundled pydicom file with identifiers planted in its header; pixels untouched."""
     ds = pydicom.dcmread(TEST_FILES / name)
+    if name == "rtdose.dcm":
+        # its Referenced SOP Instance UID has a component with a leading zero ("0123"),
+        # which PS3.5 9.1 forbids and check_conformance refuses; repaired so the file
+        # still brings an RT Dose grid to the corpus
+        plan = ds[0x300C0002].value[0]  # Referenced RT Plan Sequence, item 1
+        plan[0x00081155] = DataElement(0x00081155, "UI", uid(990))
     plant(ds, study=3, series=50 + sop, sop=sop)
     add_overlay_and_curve(ds)
     ds.BurnedInAnnotation = "NO"

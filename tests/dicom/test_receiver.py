@@ -201,3 +201,50 @@ def test_dcmtk_unknown_ae_is_refused(scp: int, session: Session, dicom_folder: P
     )
     assert result.returncode != 0
     assert _instances(session) == 0
+
+
+def test_nonconforming_objects_are_refused_with_a_reason_and_the_next_is_stored(
+    scp: int, app: Flask, session: Session
+) -> None:
+    from pydicom import config
+    from pydicom.uid import generate_uid
+
+    from tests.dicom import corpus
+
+    ae = AE(ae_title=SENDER)
+    for uid in ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.481.5",
+                "1.2.840.10008.5.1.4.1.1.88.33"):
+        ae.add_requested_context(uid)
+    assoc = ae.associate("127.0.0.1", scp, ae_title="TEACHFILE")
+    assert assoc.is_established
+    plan = dicomfiles.load("rtplan.dcm")
+    with config.disable_value_validation():
+        two_studies = dicomfiles.ct(StudyInstanceUID=["1.2.3", "1.2.4"])
+        leading_zero = dicomfiles.ct(SeriesInstanceUID="1.2.0345")
+    bits = dicomfiles.ct(BitsStored=20, SOPInstanceUID=generate_uid())
+    long_pixels = dicomfiles.ct(SOPInstanceUID=generate_uid())
+    long_pixels.PixelData = bytes(long_pixels.PixelData) + b"\x00\x00"
+    report = corpus.sr_document()
+    report.ContentSequence[4].ContentSequence[0].ValueType = "TEXT"
+    report.ContentSequence[4].ContentSequence[0].TextValue = "dictated narrative"
+    expected = [
+        (plan, 0xA900, "SOP class RT Plan Storage is not one the library keeps"),
+        (two_studies, 0xC010, "Study Instance UID has more than one value"),
+        (leading_zero, 0xC010, "Series Instance UID has a component with a leading zero"),
+        (bits, 0xC020, "Bits Stored must be between 1 and Bits Allocated"),
+        (long_pixels, 0xC020, "pixel data is longer than the image its header declares"),
+        (report, 0xC030, "structured reports with free-text content are not kept"),
+    ]
+    for ds, status, comment in expected:
+        with config.disable_value_validation():
+            reply = assoc.send_c_store(ds)
+        assert (reply.Status, reply.ErrorComment) == (status, comment[:64])
+        for value in ("1.2.3", "1.2.0345", "dictated"):
+            assert value not in reply.ErrorComment
+    ok = assoc.send_c_store(dicomfiles.ct())
+    assoc.release()
+    assert ok.Status == 0x0000
+    assert _instances(session) == 1
+    objects = Path(app.config["DATA_DIR"]) / "objects"
+    assert len([p for p in objects.rglob("*") if p.is_file()]) == 1  # nothing else written
+    assert session.scalar(select(func.count(QuarantinedObject.id))) == 0

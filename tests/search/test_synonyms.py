@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from app.search.synonyms import SynonymTable, expand, load_synonyms, normalise
+from app.search.synonyms import (
+    SynonymTable,
+    expand,
+    load_answer_synonyms,
+    load_synonyms,
+    normalise,
+)
 
 
 def test_table_has_enough_radiology_groups() -> None:
@@ -32,3 +38,12 @@ def test_equivalent_for_quiz_answers() -> None:
     assert table.equivalent("Subarachnoid Haemorrhage", "sah")
     assert not table.equivalent("sah", "sdh")
     assert len(table.groups) == 1  # a group of one is no group
+
+
+def test_answer_groups_serve_marking_but_not_search() -> None:
+    # "gas" for "air" is right in a quiz answer; a search for "gas" should not find "air".
+    assert "air" not in expand("gas")
+    answers = load_answer_synonyms()
+    assert "air" in answers.expand("gas")
+    assert "pneumothorax" in answers.expand("ptx")  # the search groups are included
+    assert "hydropneumothorax" in answers.terms

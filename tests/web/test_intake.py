@@ -368,3 +368,48 @@ def test_hostile_dicom_is_refused_and_the_server_keeps_serving(
     assert files[0]["reason"]
     assert _instances(session) == 0
     assert client.get("/intake/").status_code == 200
+
+
+def test_upload_reports_conformance_reasons_and_stores_only_conforming_studies(
+    client: FlaskClient, auth: AuthActions, educator: User, session: Session, app: Flask
+) -> None:
+    from pydicom import config
+
+    from tests.dicom import corpus
+
+    auth.login(educator.email)
+    with config.disable_value_validation():
+        bad_uid = dicomfiles.ct_series(1)[0]
+        bad_uid.SOPInstanceUID = "1.2.840.99.0123"
+        bad_uid_bytes = dicomfiles.to_bytes(bad_uid)
+    zero_rows = dicomfiles.ct_series(1)[0]
+    zero_rows.Rows = 0
+    report = corpus.sr_document(study=77)
+    report.ContentSequence.append(report.ContentSequence[1])  # organisation: dummied, kept
+    free_text = corpus.sr_document(study=78)
+    free_text.ContentSequence[4].ContentSequence[0].ValueType = "TEXT"
+    free_text.ContentSequence[4].ContentSequence[0].TextValue = "narrative finding"
+    plan = dicomfiles.load("rtplan.dcm")
+    good = dicomfiles.ct_series(2)
+    files = [
+        ("uid.dcm", bad_uid_bytes),
+        ("rows.dcm", dicomfiles.to_bytes(zero_rows)),
+        ("free-text-sr.dcm", corpus.to_bytes(free_text)),
+        ("plan.dcm", dicomfiles.to_bytes(plan)),
+        ("coded-sr.dcm", corpus.to_bytes(report)),
+        *((f"good{i}.dcm", dicomfiles.to_bytes(ds)) for i, ds in enumerate(good)),
+    ]
+    response = _upload(client, files)
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    listed = response.json["files"]  # type: ignore[attr-defined]
+    reasons = {f["name"]: f["reason"] for f in listed if f["outcome"] == "refused"}
+    assert reasons == {
+        "uid.dcm": "SOP Instance UID has a component with a leading zero",
+        "rows.dcm": "Rows and Columns must be present and greater than zero",
+        "free-text-sr.dcm": "structured reports with free-text content are not kept",
+        "plan.dcm": "SOP class RT Plan Storage is not one the library keeps",
+    }
+    assert response.json["counts"]["stored"] == 3  # type: ignore[attr-defined]
+    assert _instances(session) == 3
+    page = str(response.json)  # type: ignore[attr-defined]
+    assert "0123" not in page and "narrative" not in page

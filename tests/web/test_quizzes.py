@@ -424,3 +424,22 @@ def test_hotspot_pages_embed_the_viewer(
     ).get_data(as_text=True)
     assert "Correct." in answered and "data-pick=" not in answered
     assert 'data-picked="2,30.0,20.0"' in answered
+
+
+def test_free_text_marked_in_any_order_with_typos_and_filler(
+    client: FlaskClient, auth: AuthActions, qs: QuizSet, people: dict[str, User]
+) -> None:
+    """Issue 15 item 4 through the API: word order, filler words and a misspelling are
+    accepted, and the feedback names the accepted answer that matched."""
+    auth.login(people["learner"].email)
+    attempt_id = _api(
+        client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "practice"}
+    ).get_json()["id"]
+    reply = _api(
+        client,
+        "POST",
+        f"/api/attempts/{attempt_id}/answers",
+        {"question_id": qs.freetext.id, "text": "Pnuemothorax under tension, on the right"},
+    )
+    feedback = reply.get_json()["feedback"]
+    assert feedback["correct"] and feedback["matched"] == "tension pneumothorax"

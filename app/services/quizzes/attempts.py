@@ -19,12 +19,14 @@ from app.models import (
     CaseSet,
     CaseSetItem,
     Question,
+    QuestionOption,
     User,
 )
 from app.services import audit
 from app.services.access import Permission, can, require
 from app.services.quizzes.feedback import feedback, public_question
 from app.services.quizzes.marking import clean_response, mark
+from app.services.quizzes.ordering import attempt_order, draw_orders, ordered_options
 from app.services.quizzes.reviews import schedule_review
 
 
@@ -131,6 +133,7 @@ def start_attempt(
         mode=chosen,
         status=AttemptStatus.OPEN,
         question_ids=[q.id for q in questions],
+        option_order=draw_orders(questions),
         total=len(questions),
         started_at=now,
         deadline_at=now + timedelta(minutes=case_set.time_limit_minutes)
@@ -372,12 +375,32 @@ def attempt_result(session: Session, attempt_id: int, *, actor: User) -> dict[st
         if feedback_allowed(attempt, question.id):
             review.append(
                 {
-                    "question": public_question(question),
-                    "feedback": feedback(question, answered.get(question.id)),
+                    "question": public_question(question, attempt_order(attempt, question)),
+                    "feedback": question_feedback(attempt, question, answered.get(question.id)),
                 }
             )
         else:
             review.append(
-                {"question": public_question(question), "answered": question.id in answered}
+                {
+                    "question": public_question(question, attempt_order(attempt, question)),
+                    "answered": question.id in answered,
+                }
             )
     return {"attempt": attempt_summary(attempt), "review": review}
+
+
+def shown_options(attempt: Attempt, question: Question) -> list[QuestionOption]:
+    """The question's options in the order this attempt shows them."""
+    return ordered_options(question, attempt_order(attempt, question))
+
+
+def question_view(attempt: Attempt, question: Question) -> dict[str, Any]:
+    """:func:`public_question` with the options in this attempt's order."""
+    return public_question(question, attempt_order(attempt, question))
+
+
+def question_feedback(
+    attempt: Attempt, question: Question, answer: Answer | None
+) -> dict[str, Any]:
+    """:func:`feedback` with the options in this attempt's order."""
+    return feedback(question, answer, attempt_order(attempt, question))

@@ -75,6 +75,8 @@ class QuestionInput:
     reference: str = ""
     teaching_point: str = ""
     options: list[tuple[str, bool, str]] = field(default_factory=list)  # text, correct, why
+    # Which of ``options`` stay last when shuffled ("None of the above"), by index.
+    pinned_last: frozenset[int] = frozenset()
     accepted: list[str] = field(default_factory=list)
     series_uid: str = ""
     frames: tuple[int, int] = (1, 1)
@@ -165,6 +167,7 @@ def save_question(
     question.accepted, question.hotspot = [], None
     if data.kind in CHOICE_KINDS:
         options = [(t.strip(), c, e.strip()) for t, c, e in data.options if t.strip()]
+        pinned = [i in data.pinned_last for i, (t, _, _) in enumerate(data.options) if t.strip()]
         if not 2 <= len(options) <= 26:
             raise Invalid("Give 2 to 26 options.")
         right = sum(1 for _, c, _ in options if c)
@@ -172,6 +175,8 @@ def save_question(
             raise Invalid("Mark exactly one option correct.")
         if data.kind == QuestionKind.MULTIPLE and right < 1:
             raise Invalid("Mark at least one option correct.")
+        if all(pinned):
+            raise Invalid("Leave at least one option unpinned, so there is something to shuffle.")
         existing = list(question.options) if question_id is not None else []
         answered = question_id is not None and question_answered(session, question.id)
         if answered and len(options) != len(existing):
@@ -179,10 +184,16 @@ def save_question(
         for i, (text, correct, why) in enumerate(options):
             if i < len(existing):
                 existing[i].text, existing[i].correct, existing[i].explanation = text, correct, why
-                existing[i].position = i
+                existing[i].position, existing[i].pinned_last = i, pinned[i]
             else:
                 question.options.append(
-                    QuestionOption(position=i, text=text, correct=correct, explanation=why)
+                    QuestionOption(
+                        position=i,
+                        text=text,
+                        correct=correct,
+                        explanation=why,
+                        pinned_last=pinned[i],
+                    )
                 )
         for extra in existing[len(options) :]:
             question.options.remove(extra)

@@ -6,11 +6,13 @@ from typing import Any
 
 from app.domain import CHOICE_KINDS, QuestionKind
 from app.models import Answer, Question
+from app.services.quizzes.ordering import ordered_options
 
 
-def public_question(question: Question) -> dict[str, Any]:
+def public_question(question: Question, order: list[int] | None = None) -> dict[str, Any]:
     """A question as a learner sees it before answering: never which option is right,
-    no explanations, no accepted answers, no hotspot region or frame range."""
+    no explanations, no accepted answers, no hotspot region or frame range. Options in the
+    learner's ``order`` (:mod:`app.services.quizzes.ordering`)."""
     data: dict[str, Any] = {
         "id": question.id,
         "kind": question.kind,
@@ -18,14 +20,17 @@ def public_question(question: Question) -> dict[str, Any]:
         "case": {"slug": question.case.slug, "title": question.case.title},
     }
     if question.kind in CHOICE_KINDS:
-        data["options"] = [{"id": o.id, "text": o.text} for o in question.options]
+        data["options"] = [{"id": o.id, "text": o.text} for o in ordered_options(question, order)]
     if question.kind == QuestionKind.HOTSPOT and question.hotspot:
         data["series_uid"] = question.hotspot.get("series_uid")
     return data
 
 
-def feedback(question: Question, answer: Answer | None) -> dict[str, Any]:
-    """What a learner sees after answering (practice) or at the end (exam)."""
+def feedback(
+    question: Question, answer: Answer | None, order: list[int] | None = None
+) -> dict[str, Any]:
+    """What a learner sees after answering (practice) or at the end (exam), options in the
+    order the learner saw them."""
     data: dict[str, Any] = {
         "question_id": question.id,
         "answered": answer is not None,
@@ -44,7 +49,7 @@ def feedback(question: Question, answer: Answer | None) -> dict[str, Any]:
                 "chosen": o.id in chosen,
                 "explanation": o.explanation,
             }
-            for o in question.options
+            for o in ordered_options(question, order)
         ]
     elif question.kind == QuestionKind.FREE_TEXT:
         data["accepted"] = list(question.accepted or [])

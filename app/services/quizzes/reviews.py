@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Conflict, NotFound
-from app.models import Answer, Question, ReviewItem, User
+from app.models import Answer, Question, QuestionOption, ReviewItem, User
 from app.services.access import Permission, can
 from app.services.quizzes.feedback import feedback
 from app.services.quizzes.marking import Marked, clean_response, mark
+from app.services.quizzes.ordering import draw_order, ordered_options
 
 # Spaced repetition: days until a missed question comes back after each right answer in
 # review (a Leitner ladder); right on the last rung retires it.
@@ -40,6 +41,7 @@ def schedule_review(
                 interval_days=REVIEW_INTERVALS[0],
                 due_on=today + timedelta(days=REVIEW_INTERVALS[0]),
                 lapses=1,
+                option_order=draw_order(question) if question.options else None,
             )
         )
     else:
@@ -48,6 +50,8 @@ def schedule_review(
         item.lapses += 1
         item.retired = False
         item.updated_at = utcnow()
+        if item.option_order is None and question.options:  # queued before orders were kept
+            item.option_order = draw_order(question)
     session.flush()
 
 
@@ -114,4 +118,9 @@ def answer_review(
     shown = Answer(
         question_id=question.id, response=cleaned, correct=result.correct, matched=result.matched
     )
-    return item, result, feedback(question, shown)
+    return item, result, feedback(question, shown, item.option_order)
+
+
+def review_options(item: ReviewItem) -> list[QuestionOption]:
+    """The review question's options in the order this learner always sees them."""
+    return ordered_options(item.question, item.option_order)

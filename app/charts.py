@@ -26,7 +26,7 @@ class Bar:
     right: bool = False
 
 
-def _short(text: str, limit: int = 38) -> str:
+def _short(text: str, limit: int = 32) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -72,19 +72,19 @@ def histogram(
 ) -> str:
     """Counts of ``values`` in ``bins`` equal bins from ``low`` to ``high`` (the top bin
     includes ``high``); ``mark`` draws a dashed line there (the passing score)."""
-    width, height, left, bottom, top_pad = 520, 200, 36, 34, 12
+    width, height, left, bottom, top_pad = 520, 200, 36, 34, 16
     counts = [0] * bins
     span = (high - low) / bins
     for v in values:
         counts[min(bins - 1, max(0, int((v - low) // span)))] += 1
     top = max([*counts, 1])
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad
+    plot_w, plot_h = width - left - 24, height - bottom - top_pad
     step = plot_w / bins
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
         f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet">',
         f"<title>{escape(title)}</title>",
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" '
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" '
         f'stroke="{MUTED}"/>',
     ]
     for i, count in enumerate(counts):
@@ -147,7 +147,7 @@ def heat_map(
         key = (min(cells - 1, int(c.x // cw)), min(cells - 1, int(c.y // ch)))
         grid[key] = grid.get(key, 0) + 1
     top = max([*grid.values(), 1])
-    radius = max(columns, rows) / 120
+    radius = max(columns, rows) / 70
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="heat-map" role="img" '
         f'viewBox="0 0 {columns} {rows}" preserveAspectRatio="none">',

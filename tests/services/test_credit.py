@@ -392,3 +392,34 @@ def test_api_refuses_a_late_answer_with_409_and_finishes_the_exam(
     assert late.status_code == 409 and "Time is up" in late.get_data(as_text=True)
     summary = client.get(f"/api/attempts/{attempt_id}").get_json()
     assert summary["status"] == "finished" and summary["answered"] == 0 and summary["score"] == 0
+
+
+def test_credit_form_saves_time_limit_and_issuer(
+    client: FlaskClient, auth: AuthActions, session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    auth.login(people["educator"].email)
+    url = f"/sets/{qs.case_set.slug}/credit"
+    form_page = client.get(url).get_data(as_text=True)
+    assert "Exam time limit in minutes" in form_page and "Accreditation statement" in form_page
+    token = csrf_token(client, url)
+    form = {
+        "csrf_token": token,
+        "credit_hours": "1",
+        "passing_score": "70",
+        "disclosures": "None",
+        "time_limit_minutes": "45",
+        "credit_provider": "Outback College of Radiology",
+        "accreditation_statement": "Accredited by the Outback Medical Council.",
+        "credit_type": "CPD hours",
+    }
+    assert client.post(url, data=form).status_code == 302
+    session.expire_all()
+    saved = session.get(CaseSet, qs.case_set.id)
+    assert saved is not None and saved.time_limit_minutes == 45
+    assert saved.credit_provider == "Outback College of Radiology"
+    start = client.get(f"/sets/{qs.case_set.slug}/quiz").get_data(as_text=True)
+    for shown in ("45 minutes", "Outback College of Radiology", "Outback Medical Council", "CPD"):
+        assert shown in start
+    assert "45-minute exam" in client.get(f"/sets/{qs.case_set.slug}").get_data(as_text=True)
+    bad = client.post(url, data={**form, "time_limit_minutes": "0"})
+    assert bad.status_code == 400

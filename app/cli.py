@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app import PROJECT_ROOT, casefmt, create_app
 from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
-from app.models import Role
+from app.models import Case, CaseStatus, Role
 from app.services import accounts, library, search, sources
 from app.services.intake import IntakeConfig, make_config
 
@@ -109,9 +109,10 @@ def _import_folders(app: Flask, root: Path, institution_name: str | None) -> int
                     if institution_name is None
                     else accounts.get_institution_by_name(session, institution_name)
                 )
-                library.import_case_folder(
+                case = library.import_case_folder(
                     session, folder, institution=institution, config=intake_config(app)
                 )
+                _say_if_held(case)
             loaded += 1
         except TeachfileError as err:
             click.echo(f"Error: {err.message}", err=True)
@@ -140,6 +141,15 @@ def _import_sets(app: Flask, root: Path, institution_name: str | None) -> int:
         except TeachfileError as err:
             click.echo(f"Error: {err.message}", err=True)
     return loaded
+
+
+def _say_if_held(case: Case) -> None:
+    if case.status is CaseStatus.DRAFT:
+        click.echo(
+            f"{case.slug}: kept as a draft: some passages look like patient identifiers; "
+            "an author checks them and publishes the case.",
+            err=True,
+        )
 
 
 def _announce_admin(credentials: tuple[str, str] | None) -> None:
@@ -396,12 +406,13 @@ def import_cases_command(directory: Path, institution: str) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if (directory / "case.md").is_file():  # one case folder given directly
         with get_db(app).sessionmaker.begin() as session:
-            library.import_case_folder(
+            case = library.import_case_folder(
                 session,
                 directory,
                 institution=accounts.get_institution_by_name(session, institution),
                 config=intake_config(app),
             )
+            _say_if_held(case)
         click.echo("Imported 1 case.")
         return
     count = _import_folders(app, directory, institution)

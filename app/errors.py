@@ -70,3 +70,28 @@ class StorageError(TeachfileError):
     """
 
     status = 507
+
+
+class IdentifiersFound(TeachfileError):
+    """Reader-visible text looks like it names a patient; the author must confirm or fix it.
+
+    ``findings`` are (field, kind, excerpt) mappings of the author's own text, shown
+    only back to its author; the audit entry of the refusal keeps ids and a count.
+    """
+
+    status = 422
+
+    def __init__(
+        self,
+        message: str,
+        findings: list[dict[str, str]],
+        *,
+        action: str,
+        target_type: str,
+        target_id: str,
+    ) -> None:
+        super().__init__(message)
+        self.findings = findings
+        self.action = action
+        self.target_type = target_type
+        self.target_id = target_id

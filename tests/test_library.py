@@ -234,3 +234,23 @@ def test_shipped_sets_export_back_to_the_same_files(library_app: Flask, tmp_path
         assert again.read_bytes() == exported.read_bytes()
     missing = runner.invoke(cli, ["export-set", "no-such-set", str(tmp_path)])
     assert missing.exit_code == 1 and "No case set is called" in missing.output
+
+
+def test_import_keeps_a_case_with_identifiers_as_a_draft(
+    tmp_path: Path, runner: FlaskCliRunner, session: Session
+) -> None:
+    """The folder's text passes the identifier gate: findings hold the case as a draft."""
+    import shutil
+
+    folder = tmp_path / "acute-subdural-haematoma"
+    shutil.copytree(CASES / "acute-subdural-haematoma", folder)
+    text = (folder / "case.md").read_text()
+    (folder / "case.md").write_text(
+        text.replace("## Clinical history\n", "## Clinical history\nMr Kowalczyk, MRN 1234567. ", 1)
+    )
+    runner.invoke(cli, ["institutions", "add", "H"])
+    result = runner.invoke(cli, ["import-cases", str(folder), "--institution", "H"])
+    assert result.exit_code == 0, result.output
+    assert "kept as a draft" in result.stderr and "Kowalczyk" not in result.stderr
+    case = session.scalars(select(Case)).one()
+    assert case.status is CaseStatus.DRAFT and "Mr Kowalczyk" in case.history

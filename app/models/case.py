@@ -74,6 +74,10 @@ class Case(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     phi_confirmed_at: Mapped[datetime | None]
+    # An edit of a published case whose text has identifier findings waits here (a
+    # CaseRevision number) until its author confirms it; readers, search and export
+    # keep the columns below, which hold the last confirmed (live) text (issue 14).
+    pending_revision: Mapped[int | None]
 
     history: Mapped[str] = mapped_column(Text, default="")
     findings: Mapped[str] = mapped_column(Text, default="")

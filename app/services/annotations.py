@@ -20,12 +20,13 @@ from app.models import (
     Annotation,
     AnnotationVisibility,
     Case,
+    CaseStatus,
     CaseStudy,
     Instance,
     Series,
     User,
 )
-from app.services import audit
+from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
 
 #: Points each kind takes: two ends (arrow: tail, head), the ellipse's bounding box
@@ -107,6 +108,36 @@ def _visibility(value: object, actor: User) -> AnnotationVisibility:
     return visibility
 
 
+def _gate(
+    session: Session,
+    case: Case,
+    text: str,
+    *,
+    teaching: bool,
+    visibility: AnnotationVisibility,
+    data: Mapping[str, Any],
+    action: str,
+    target_type: str,
+    target_id: int,
+) -> list[identifier_gate.Finding]:
+    """The identifier gate for an annotation's text: refused without confirmation when
+    readers see it at once (a published case's teaching overlay, a shared mark)."""
+    shown = (
+        case.status is CaseStatus.PUBLISHED
+        if teaching
+        else visibility is not AnnotationVisibility.ONLY_ME
+    )
+    return identifier_gate.check(
+        session,
+        {"Annotation text": text},
+        enforce=shown,
+        confirmed=data.get("confirm_identifiers") is True,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+    )
+
+
 def create_annotation(
     session: Session, case_id: int, data: Mapping[str, Any], *, actor: User
 ) -> Annotation:
@@ -114,7 +145,8 @@ def create_annotation(
 
     ``data``: ``instance`` (SOP Instance UID), ``frame`` (1-based), ``kind`` (arrow,
     line, ellipse, text), ``points``, ``text``, ``visibility``, ``teaching`` (the
-    case's teaching overlay: its editors only).
+    case's teaching overlay: its editors only), ``confirm_identifiers`` (true once the
+    writer saw the identifier findings of the text).
     """
     case = _case(session, case_id, actor)
     require(actor, Permission.AUTHENTICATED)
@@ -149,6 +181,23 @@ def create_annotation(
     )
     if (count or 0) >= MAX_PER_USER_AND_CASE:
         raise TooManyRequests("You have reached the number of annotations one case takes.")
+    text = _text(kind, data.get("text"))
+    visibility = (
+        AnnotationVisibility.CASE_READERS
+        if teaching
+        else _visibility(data.get("visibility"), actor)
+    )
+    findings = _gate(
+        session,
+        case,
+        text,
+        teaching=teaching,
+        visibility=visibility,
+        data=data,
+        action="annotation.created",
+        target_type="case",
+        target_id=case.id,
+    )
     note = Annotation(
         case_id=case.id,
         user_id=actor.id,
@@ -157,12 +206,8 @@ def create_annotation(
         frame=frame,
         kind=kind,
         points=_points(kind, data.get("points")),
-        text=_text(kind, data.get("text")),
-        visibility=(
-            AnnotationVisibility.CASE_READERS
-            if teaching
-            else _visibility(data.get("visibility"), actor)
-        ),
+        text=text,
+        visibility=visibility,
         teaching=teaching,
         institution_id=actor.institution_id,
     )
@@ -176,7 +221,11 @@ def create_annotation(
         actor=actor,
         target_type="annotation",
         target_id=note.id,
-        detail={"case_id": case.id, "teaching": teaching},
+        detail={
+            "case_id": case.id,
+            "teaching": teaching,
+            **identifier_gate.counts(findings, confirmed=data.get("confirm_identifiers") is True),
+        },
     )
     return note
 
@@ -196,13 +245,39 @@ def update_annotation(
 ) -> Annotation:
     """Change an annotation's points, text or visibility (the teaching flag stays)."""
     note = _own(session, case_id, annotation_id, actor)
+    text = _text(note.kind, data["text"]) if "text" in data else note.text
+    visibility = (
+        _visibility(data["visibility"], actor)
+        if "visibility" in data and not note.teaching
+        else note.visibility
+    )
+    # Checked before anything changes: sharing an old text counts as showing it.
+    findings = _gate(
+        session,
+        note.case,
+        text,
+        teaching=note.teaching,
+        visibility=visibility,
+        data=data,
+        action="annotation.updated",
+        target_type="annotation",
+        target_id=note.id,
+    )
     if "points" in data:
         note.points = _points(note.kind, data["points"])
-    if "text" in data:
-        note.text = _text(note.kind, data["text"])
-    if "visibility" in data and not note.teaching:
-        note.visibility = _visibility(data["visibility"], actor)
+    note.text = text
+    note.visibility = visibility
     note.updated_at = utcnow()
+    identifier_gate.record(
+        session,
+        "annotation.updated",
+        findings,
+        actor=actor,
+        target_type="annotation",
+        target_id=note.id,
+        confirmed=data.get("confirm_identifiers") is True,
+        detail={"case_id": case_id, "teaching": note.teaching},
+    )
     session.flush()
     return note
 

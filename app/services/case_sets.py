@@ -12,7 +12,7 @@ from app.db import utcnow
 from app.errors import Invalid, NotFound
 from app.markup import check_length
 from app.models import Case, CaseSet, CaseSetItem, CaseStatus, Role, User, Visibility
-from app.services import audit
+from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
 from app.services.cases import unique_slug
 
@@ -88,11 +88,20 @@ def _check_if_credit(case_set: CaseSet, cases: list[Case], visibility: Visibilit
         check_credit_audience(cases, visibility, case_set.institution_id)
 
 
+def _set_fields(title: str, description: str, objectives: str) -> dict[str, str]:
+    """A set's reader-visible text, for the identifier gate."""
+    return {"Title": title, "Description": description, "Learning objectives": objectives}
+
+
 def create_set(
     session: Session, content: SetContent, *, actor: User, remote_addr: str = ""
 ) -> CaseSet:
     require(actor, Permission.AUTHOR_CASES)
     title, cases = _validate(session, content, actor)
+    # A new set is a draft: findings are a warning, publishing checks them.
+    findings = identifier_gate.scan(
+        session, _set_fields(title, content.description, content.objectives)
+    )
     case_set = CaseSet(
         slug=unique_slug(session, title),
         title=title,
@@ -110,29 +119,65 @@ def create_set(
         actor=actor,
         target_type="case_set",
         target_id=case_set.id,
+        detail=identifier_gate.counts(findings, confirmed=False),
         remote_addr=remote_addr,
     )
     return case_set
 
 
-def update_set(session: Session, slug: str, content: SetContent, *, actor: User) -> CaseSet:
+def update_set(
+    session: Session,
+    slug: str,
+    content: SetContent,
+    *,
+    actor: User,
+    confirm_identifiers: bool = False,
+    remote_addr: str = "",
+) -> CaseSet:
+    """Change a set's text and cases; a published set's text passes the identifier gate."""
     case_set = get_set(session, slug, actor=actor)
     require(actor, Permission.EDIT, case_set)
     title, cases = _validate(session, content, actor)
     _check_if_credit(case_set, cases, case_set.visibility)
+    findings = identifier_gate.check(
+        session,
+        _set_fields(title, content.description, content.objectives),
+        enforce=case_set.status is CaseStatus.PUBLISHED,
+        confirmed=confirm_identifiers,
+        action="set.edited",
+        target_type="case_set",
+        target_id=case_set.id,
+    )
     case_set.title, case_set.description = title, content.description
     case_set.objectives = content.objectives
     case_set.items.clear()
     session.flush()
     case_set.items.extend(CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases))
     case_set.updated_at = utcnow()
+    identifier_gate.record(
+        session,
+        "set.edited",
+        findings,
+        actor=actor,
+        target_type="case_set",
+        target_id=case_set.id,
+        confirmed=confirm_identifiers,
+        remote_addr=remote_addr,
+    )
     session.flush()
     return case_set
 
 
 def publish_set(
-    session: Session, slug: str, visibility: Visibility, *, actor: User, remote_addr: str = ""
+    session: Session,
+    slug: str,
+    visibility: Visibility,
+    *,
+    actor: User,
+    remote_addr: str = "",
+    confirm_identifiers: bool = False,
 ) -> CaseSet:
+    """Publish once the set's own text passes the identifier check (or is confirmed)."""
     case_set = get_set(session, slug, actor=actor)
     require(actor, Permission.EDIT, case_set)
     if not case_set.items:
@@ -141,6 +186,15 @@ def publish_set(
         check_credit_audience(
             [item.case for item in case_set.items], visibility, case_set.institution_id
         )
+    findings = identifier_gate.check(
+        session,
+        _set_fields(case_set.title, case_set.description, case_set.objectives),
+        enforce=True,
+        confirmed=confirm_identifiers,
+        action="set.published",
+        target_type="case_set",
+        target_id=case_set.id,
+    )
     case_set.status = CaseStatus.PUBLISHED
     case_set.visibility = visibility
     case_set.published_at = case_set.published_at or utcnow()
@@ -150,7 +204,10 @@ def publish_set(
         actor=actor,
         target_type="case_set",
         target_id=case_set.id,
-        detail={"visibility": visibility.value},
+        detail={
+            "visibility": visibility.value,
+            **identifier_gate.counts(findings, confirmed=confirm_identifiers),
+        },
         remote_addr=remote_addr,
     )
     session.flush()

@@ -23,6 +23,7 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.markup import check_length
 from app.models import (
+    Annotation,
     Case,
     CaseAuthor,
     CaseLabel,
@@ -32,6 +33,7 @@ from app.models import (
     CaseStudy,
     Instance,
     KeyImage,
+    Question,
     Role,
     Series,
     Study,
@@ -39,7 +41,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import LABEL_KINDS, SECTION_FIELDS
-from app.services import audit, phi_scan, search
+from app.services import audit, identifier_gate, phi_scan, search
 from app.services.access import Permission, readable_cases, require
 from app.services.pagination import Page, paginate
 
@@ -285,28 +287,57 @@ def get_case_for_edit(session: Session, slug: str, *, actor: User) -> Case:
 class SaveResult:
     revision: int
     saved_at: str
+    # Identifier findings in the saved text: a warning on a draft; on a published case
+    # they keep the revision pending (readers keep the live text) until confirmed.
+    findings: list[phi_scan.Finding] = field(default_factory=list)
+    pending: bool = False
+
+
+def content_fields(content: CaseContent) -> dict[str, str]:
+    """Every reader-visible text of a case's content, by the label an author knows it by."""
+    fields = {"Title": content.title, "Diagnosis": content.diagnosis}
+    for kind, values in content.labels.items():
+        fields[f"Labels ({kind})"] = ", ".join(values)
+    for name in SECTION_FIELDS:
+        fields[SECTION_TITLES[name]] = content.sections.get(name, "")
+    return fields
 
 
 def save_draft(
-    session: Session, slug: str, content: CaseContent, *, base_revision: int, actor: User
+    session: Session,
+    slug: str,
+    content: CaseContent,
+    *,
+    base_revision: int,
+    actor: User,
+    remote_addr: str = "",
 ) -> SaveResult:
     """Save the author's text as a new revision, unless someone saved since ``base_revision``:
-    then keep this text as a conflicted revision and refuse (Conflict) with both kept."""
+    then keep this text as a conflicted revision and refuse (Conflict) with both kept.
+
+    On a published case the identifier gate decides whether the revision goes live:
+    with findings it stays pending (``Case.pending_revision``) and readers, search and
+    export keep the last confirmed text until the author confirms (``confirm_pending``),
+    exactly as publishing asks; a later clean save replaces it (issue 14, item 5).
+    """
     case = get_case_for_edit(session, slug, actor=actor)
     content = validate(content)
     number = _next_revision_number(session, case)
     # Compare-and-set in one statement, so two processes saving the same revision at
     # once cannot both win: PostgreSQL re-checks the row after the first commit, SQLite
     # runs one writer at a time (tests/test_multiprocess.py saves from two processes).
-    claimed = base_revision == case.revision and cast(
-        CursorResult[Any],
-        session.execute(
-            update(Case)
-            .where(Case.id == case.id, Case.revision == base_revision)
-            .values(revision=number)
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    claimed = (
+        base_revision == case.revision
+        and cast(
+            CursorResult[Any],
+            session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.revision == base_revision)
+                .values(revision=number)
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount
+    )
     if not claimed:
         session.refresh(case, attribute_names=["revision"])
         number = _next_revision_number(session, case)
@@ -325,17 +356,103 @@ def save_draft(
             f"(revision {base_revision}). Nothing was overwritten: your text is kept as "
             f"revision {number}. Reload to see theirs, then merge."
         )
-    _apply(case, content)
+    findings = identifier_gate.scan(session, content_fields(content))
+    pending = case.status is CaseStatus.PUBLISHED and bool(findings)
+    if pending:
+        case.pending_revision = number
+    else:
+        _apply(case, content)
+        case.pending_revision = None
+        case.updated_at = utcnow()
     case.revision = number
-    case.updated_at = utcnow()
     session.add(
         CaseRevision(
             case_id=case.id, number=case.revision, saved_by_id=actor.id, content=content.as_json()
         )
     )
+    identifier_gate.record(
+        session,
+        "case.edited",
+        findings,
+        actor=actor,
+        target_type="case",
+        target_id=case.id,
+        confirmed=False,
+        detail={"revision": number, "pending": pending},
+        remote_addr=remote_addr,
+    )
+    session.flush()
+    if not pending:
+        _changed(session, case)
+    return SaveResult(
+        case.revision,
+        utcnow().isoformat() if pending else case.updated_at.isoformat(),
+        findings,
+        pending,
+    )
+
+
+def working_content(session: Session, case: Case) -> CaseContent:
+    """What the editor shows: the pending revision if one waits, else the live text."""
+    if case.pending_revision is not None:
+        revision = session.scalar(
+            select(CaseRevision).where(
+                CaseRevision.case_id == case.id, CaseRevision.number == case.pending_revision
+            )
+        )
+        if revision is not None:
+            return CaseContent.from_json(revision.content)
+    return CaseContent.of(case)
+
+
+def pending_findings(session: Session, case: Case) -> list[phi_scan.Finding]:
+    """The findings that keep the case's pending revision from readers (none if none waits)."""
+    if case.pending_revision is None:
+        return []
+    return identifier_gate.scan(session, content_fields(working_content(session, case)))
+
+
+def confirm_pending(
+    session: Session, slug: str, *, revision: int, actor: User, remote_addr: str = ""
+) -> Case:
+    """The author confirms that no finding of the pending revision identifies a patient:
+    it goes live (readers, search, export), and who confirmed is recorded and audited."""
+    case = get_case_for_edit(session, slug, actor=actor)
+    if case.pending_revision is None:
+        raise Invalid("No revision of this case is waiting for confirmation.")
+    if case.pending_revision != revision:
+        raise Conflict(
+            f"Revision {case.pending_revision} is the one waiting, not {revision}: "
+            "reload the editor and check its findings."
+        )
+    content = working_content(session, case)
+    findings = identifier_gate.scan(session, content_fields(content))
+    _apply(case, content)
+    case.pending_revision = None
+    case.updated_at = utcnow()
+    case.phi_confirmed_by_id = actor.id
+    case.phi_confirmed_at = utcnow()
+    identifier_gate.record(
+        session,
+        "case.edit_confirmed",
+        findings,
+        actor=actor,
+        target_type="case",
+        target_id=case.id,
+        confirmed=True,
+        detail={"revision": revision},
+        remote_addr=remote_addr,
+    )
     session.flush()
     _changed(session, case)
-    return SaveResult(case.revision, case.updated_at.isoformat())
+    return case
+
+
+def _go_live_as_draft(case: Case, session: Session) -> None:
+    """Unpublishing: only authors read a draft, so a pending revision becomes its text."""
+    if case.pending_revision is not None:
+        _apply(case, working_content(session, case))
+        case.pending_revision = None
 
 
 def _next_revision_number(session: Session, case: Case) -> int:
@@ -390,9 +507,34 @@ def _flatten(content: dict[str, Any]) -> dict[str, str]:
 
 
 def check_identifiers(session: Session, case: Case) -> list[phi_scan.Finding]:
-    fields = {"Title": case.title, "Diagnosis": case.diagnosis}
-    fields.update({SECTION_TITLES[name]: getattr(case, name) for name in SECTION_FIELDS})
-    return phi_scan.scan(session, fields)
+    """Every text of the case a reader will see: its content, key-image captions, the
+    teaching overlay's labels, and its questions, options, explanations and answers."""
+    fields = content_fields(CaseContent.of(case))
+    for key in case.key_images:
+        fields[f"Key image {key.position + 1} caption"] = key.caption
+    overlay = session.scalars(
+        select(Annotation.text).where(
+            Annotation.case_id == case.id, Annotation.teaching.is_(True), Annotation.text != ""
+        )
+    )
+    for number, text in enumerate(overlay, start=1):
+        fields[f"Teaching annotation {number}"] = text
+    questions = session.scalars(
+        select(Question)
+        .where(Question.case_id == case.id)
+        .options(selectinload(Question.options))
+        .order_by(Question.position)
+    )
+    for number, question in enumerate(questions, start=1):
+        texts = identifier_gate.question_fields(
+            question.stem,
+            question.reference,
+            question.teaching_point,
+            ((option.text, option.explanation) for option in question.options),
+            question.accepted or [],
+        )
+        fields.update({f"Question {number} {name}": text for name, text in texts.items()})
+    return identifier_gate.scan(session, fields)
 
 
 def publish(
@@ -438,6 +580,7 @@ def publish(
 
 def unpublish(session: Session, slug: str, *, actor: User, remote_addr: str = "") -> Case:
     case = get_case_for_edit(session, slug, actor=actor)
+    _go_live_as_draft(case, session)
     case.status = CaseStatus.DRAFT
     case.revision += 1
     case.updated_at = utcnow()
@@ -479,23 +622,59 @@ def delete(
 
 
 def set_key_images(
-    session: Session, slug: str, picks: list[tuple[int, int]], *, actor: User
+    session: Session,
+    slug: str,
+    picks: list[tuple[int, int]],
+    *,
+    actor: User,
+    captions: dict[tuple[int, int], str] | None = None,
+    confirm_identifiers: bool = False,
+    remote_addr: str = "",
 ) -> Case:
-    """Key images as (instance id, frame); each must be a frame of one of the case's studies."""
+    """Key images as (instance id, frame); each must be a frame of one of the case's studies.
+
+    ``captions`` (by pick) are reader-visible: on a published case a caption with
+    identifier findings is refused unless the author confirms (the identifier gate).
+    """
     case = get_case_for_edit(session, slug, actor=actor)
     if len(picks) > 20:
         raise Invalid("At most 20 key images.")
+    texts = [" ".join((captions or {}).get(pick, "").split()) for pick in picks]
+    for text in texts:
+        check_length(text, "A key image's caption", 300)
+    findings = identifier_gate.check(
+        session,
+        {f"Key image {n} caption": text for n, text in enumerate(texts, start=1)},
+        enforce=case.status is CaseStatus.PUBLISHED,
+        confirmed=confirm_identifiers,
+        action="case.key_images_saved",
+        target_type="case",
+        target_id=case.id,
+    )
     study_ids = {cs.study_id for cs in case.studies}
     case.key_images.clear()
     session.flush()
-    for position, (instance_id, frame) in enumerate(picks):
+    for position, ((instance_id, frame), caption) in enumerate(zip(picks, texts, strict=True)):
         instance = session.get(Instance, instance_id)
         if instance is None or instance.series.study_id not in study_ids:
             raise Invalid("A key image must come from one of the case's studies.")
         if not 1 <= frame <= instance.number_of_frames:
             raise Invalid("That frame does not exist in the image.")
-        case.key_images.append(KeyImage(instance_id=instance.id, frame=frame, position=position))
+        case.key_images.append(
+            KeyImage(instance_id=instance.id, frame=frame, position=position, caption=caption)
+        )
     case.updated_at = utcnow()
+    identifier_gate.record(
+        session,
+        "case.key_images_saved",
+        findings,
+        actor=actor,
+        target_type="case",
+        target_id=case.id,
+        confirmed=confirm_identifiers,
+        detail={"key_images": len(picks)},
+        remote_addr=remote_addr,
+    )
     session.flush()
     return case
 

@@ -26,7 +26,7 @@ from app.models import (
     StudyStatus,
     User,
 )
-from app.services import audit, cases, notifications
+from app.services import audit, cases, identifier_gate, notifications
 from app.services.access import Permission, readable_consults, require
 from app.services.discussion import PostingLimit, check_posting_rate
 from app.services.pagination import Page, paginate
@@ -87,16 +87,37 @@ def ask(
     actor: User,
     question: object,
     limit: PostingLimit | None = None,
+    confirm_identifiers: bool = False,
 ) -> Consult:
-    """Open a consult about a study; the institution's educators are notified."""
+    """Open a consult about a study; the institution's educators are notified. A question
+    with identifier findings is sent only once its writer confirms (the identifier gate)."""
     study = get_hospital_study(session, study_id, actor=actor)
     text = _check_text(question, "question")
     check_posting_rate(session, actor, limit or PostingLimit())
+    findings = identifier_gate.check(
+        session,
+        {"Question": text},
+        enforce=True,
+        confirmed=confirm_identifiers,
+        action="consult.asked",
+        target_type="study",
+        target_id=study.id,
+    )
     consult = Consult(
         study=study, institution_id=study.institution_id, asker_id=actor.id, question=text
     )
     session.add(consult)
     session.flush()
+    identifier_gate.record(
+        session,
+        "consult.asked",
+        findings,
+        actor=actor,
+        target_type="consult",
+        target_id=consult.id,
+        confirmed=confirm_identifiers,
+        detail={"study_id": study.id},
+    )
     for educator in _educators(session, study.institution_id):
         if educator.id != actor.id:
             notifications.notify(
@@ -132,15 +153,36 @@ def add_message(
     actor: User,
     body: object,
     limit: PostingLimit | None = None,
+    confirm_identifiers: bool = False,
 ) -> ConsultMessage:
-    """Reply in a consult; the asker and the institution's educators are notified."""
+    """Reply in a consult; the asker and the institution's educators are notified. The
+    message passes the identifier gate like the question."""
     consult = get_consult(session, consult_id, actor=actor)
     text = _check_text(body, "message")
     check_posting_rate(session, actor, limit or PostingLimit())
+    findings = identifier_gate.check(
+        session,
+        {"Message": text},
+        enforce=True,
+        confirmed=confirm_identifiers,
+        action="consult.message_posted",
+        target_type="consult",
+        target_id=consult.id,
+    )
     message = ConsultMessage(consult=consult, author_id=actor.id, body=text)
     session.add(message)
     consult.updated_at = utcnow()
     session.flush()
+    identifier_gate.record(
+        session,
+        "consult.message_posted",
+        findings,
+        actor=actor,
+        target_type="consult",
+        target_id=consult.id,
+        confirmed=confirm_identifiers,
+        detail={"message_id": message.id},
+    )
     people = _educators(session, consult.institution_id)
     if consult.asker is not None:
         people.append(consult.asker)

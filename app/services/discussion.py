@@ -36,7 +36,7 @@ from app.models import (
     Thread,
     User,
 )
-from app.services import audit, notifications
+from app.services import audit, identifier_gate, notifications
 from app.services.access import Permission, can, require
 from app.services.pagination import Page, paginate
 
@@ -375,14 +375,16 @@ def post_comment(
     parent_id: int | None = None,
     image: ImageRef | None = None,
     limit: PostingLimit | None = None,
+    confirm_identifiers: bool = False,
 ) -> Comment:
     """Post a comment or a reply (replies stay one level deep and in their parent's thread).
 
     Nothing is stored unless every check passes: the case is readable, the thread is the
     open one or the writer's own hospital's, the parent is a live comment of the same case
     and thread, the text fits, the image reference is the case's, mentions are few, and the
-    writer is within the posting rate. Mentioned colleagues and the parent's writer get a
-    notification, if they may read the comment.
+    writer is within the posting rate, and the identifier gate passes (a comment with
+    findings is posted only once its writer confirms). Mentioned colleagues and the
+    parent's writer get a notification, if they may read the comment.
     """
     require(actor, Permission.AUTHENTICATED)
     case = get_case(session, case_id, actor=actor)
@@ -409,6 +411,15 @@ def post_comment(
     series, frame, annotation_id = _resolve_image(session, case, actor, image)
     mentions = mentioned_users(session, text, actor)
     check_posting_rate(session, actor, limit or PostingLimit())
+    findings = identifier_gate.check(
+        session,
+        {"Comment": text},
+        enforce=True,
+        confirmed=confirm_identifiers,
+        action="comment.posted",
+        target_type="case",
+        target_id=case.id,
+    )
     comment = Comment(
         case=case,
         thread=kind,
@@ -422,6 +433,16 @@ def post_comment(
     )
     session.add(comment)
     session.flush()
+    identifier_gate.record(
+        session,
+        "comment.posted",
+        findings,
+        actor=actor,
+        target_type="comment",
+        target_id=comment.id,
+        confirmed=confirm_identifiers,
+        detail={"case_id": case.id, "reply": parent is not None},
+    )
     notified = {actor.id}
     if parent is not None and parent.author is not None and parent.author_id not in notified:
         notified.add(parent.author.id)
@@ -441,8 +462,16 @@ def get_comment_for_edit(session: Session, comment_id: int, *, actor: User) -> C
     return comment
 
 
-def edit_comment(session: Session, comment_id: int, *, actor: User, body: object) -> Comment:
-    """Change one's own comment; it is marked as edited. Newly mentioned colleagues are told."""
+def edit_comment(
+    session: Session,
+    comment_id: int,
+    *,
+    actor: User,
+    body: object,
+    confirm_identifiers: bool = False,
+) -> Comment:
+    """Change one's own comment; it is marked as edited. Newly mentioned colleagues are told.
+    The new text passes the identifier gate as a new comment would."""
     comment = get_comment_for_edit(session, comment_id, actor=actor)
     if comment.hidden_at is not None:
         raise Invalid("A moderator hid this comment; it can no longer be edited.")
@@ -450,8 +479,27 @@ def edit_comment(session: Session, comment_id: int, *, actor: User, body: object
     mentions = mentioned_users(session, text, actor)
     if text == comment.body:
         return comment
+    findings = identifier_gate.check(
+        session,
+        {"Comment": text},
+        enforce=True,
+        confirmed=confirm_identifiers,
+        action="comment.edited",
+        target_type="comment",
+        target_id=comment.id,
+    )
     comment.body = text
     comment.edited_at = utcnow()
+    identifier_gate.record(
+        session,
+        "comment.edited",
+        findings,
+        actor=actor,
+        target_type="comment",
+        target_id=comment.id,
+        confirmed=confirm_identifiers,
+        detail={"case_id": comment.case_id},
+    )
     already = set(
         session.scalars(select(Notification.user_id).where(Notification.comment_id == comment.id))
     )

@@ -41,7 +41,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import SECTION_FIELDS
-from app.services import audit, case_sets, intake, search
+from app.services import audit, case_sets, cases, identifier_gate, intake, search
 from app.services.access import Permission, require
 
 SAMPLE_INSTITUTION = "Teachfile sample library"
@@ -62,7 +62,11 @@ def import_case_folder(
     config: intake.IntakeConfig,
     actor: User | None = None,
 ) -> Case:
-    """Import one case folder; refuses the whole case if any file is refused (nothing stored)."""
+    """Import one case folder; refuses the whole case if any file is refused (nothing stored).
+
+    The folder's text passes the identifier gate like an author's: with findings the
+    case is kept as a draft, for an author to check and publish (issue 14, item 5).
+    """
     if actor is not None:
         require(actor, Permission.AUTHOR_CASES)
     folder_case = casefmt.read_case_folder(folder)
@@ -139,6 +143,10 @@ def import_case_folder(
             )
         )
     session.flush()
+    findings = cases.check_identifiers(session, case)
+    if findings:
+        case.status = CaseStatus.DRAFT
+        case.published_at = None
     audit.record(
         session,
         "case.imported",
@@ -146,7 +154,12 @@ def import_case_folder(
         actor_label="cli",
         target_type="case",
         target_id=case.id,
-        detail={"slug": case.slug, "files": len(prepared)},
+        detail={
+            "slug": case.slug,
+            "files": len(prepared),
+            "held_as_draft": bool(findings),
+            **identifier_gate.counts(findings, confirmed=False),
+        },
     )
     search.case_changed(session, case.id)
     return case
@@ -372,6 +385,20 @@ def import_set_file(
     case_set.items = [CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases)]
     session.add(case_set)
     session.flush()
+    # The set's text passes the same identifier gate as a case's: findings hold it as a draft.
+    findings = identifier_gate.scan(
+        session,
+        {
+            "Title": case_set.title,
+            "Description": case_set.description,
+            "Learning objectives": case_set.objectives,
+            "Faculty": case_set.faculty,
+            "Disclosures": case_set.disclosures,
+            "Accreditation statement": case_set.accreditation_statement,
+        },
+    )
+    if findings:
+        case_set.status, case_set.published_at = CaseStatus.DRAFT, None
     audit.record(
         session,
         "set.imported",
@@ -379,7 +406,12 @@ def import_set_file(
         actor_label="cli",
         target_type="case_set",
         target_id=case_set.id,
-        detail={"slug": case_set.slug, "cases": len(cases)},
+        detail={
+            "slug": case_set.slug,
+            "cases": len(cases),
+            "held_as_draft": bool(findings),
+            **identifier_gate.counts(findings, confirmed=False),
+        },
     )
     return case_set
 

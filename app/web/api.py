@@ -15,7 +15,7 @@ from app.db import get_session
 from app.errors import Invalid, TeachfileError
 from app.models import AuditEvent, Case, Institution, User, Visibility
 from app.models.case import LABEL_KINDS, SECTION_FIELDS
-from app.services import accounts, audit, cases
+from app.services import accounts, audit, cases, identifier_gate
 from app.services.access import Permission
 from app.web.guard import current_actor, page_arg, permission_required, remote_addr
 
@@ -171,12 +171,38 @@ def case_save(slug: str) -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
     try:
-        result = cases.save_draft(session, slug, content, base_revision=base, actor=actor)
+        result = cases.save_draft(
+            session, slug, content, base_revision=base, actor=actor, remote_addr=remote_addr()
+        )
     except TeachfileError:
         session.commit()  # a refused stale save is kept as a conflicted revision
         raise
     session.commit()
-    return {"revision": result.revision, "saved_at": result.saved_at}
+    # ``pending``: a published case's edit with findings, kept from readers until
+    # POST .../confirm; on a draft the findings are a warning.
+    return {
+        "revision": result.revision,
+        "saved_at": result.saved_at,
+        "pending": result.pending,
+        "findings": identifier_gate.findings_json(result.findings),
+    }
+
+
+@bp.post("/cases/<slug>/confirm")
+@permission_required(Permission.AUTHOR_CASES)
+def case_confirm(slug: str) -> ResponseReturnValue:
+    """The author confirms the pending revision's findings: it goes live."""
+    revision = _json_body().get("revision")
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise Invalid("Give revision: the number of the pending revision you checked.")
+    session = get_session()
+    actor = current_actor()
+    assert actor is not None
+    case = cases.confirm_pending(
+        session, slug, revision=revision, actor=actor, remote_addr=remote_addr()
+    )
+    session.commit()
+    return _case_summary(case) | {"revision": case.revision}
 
 
 @bp.post("/cases/<slug>/publish")

@@ -21,9 +21,9 @@ from wtforms.validators import DataRequired, Length
 from app.db import get_session
 from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
-from app.models import Case, KeyImage, Series, Visibility
+from app.models import KeyImage, Series, Visibility
 from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
-from app.services import cases, inbox
+from app.services import cases, identifier_gate, inbox
 from app.services.access import Permission
 from app.services.quizzes import unknowns
 from app.web.guard import (
@@ -31,6 +31,7 @@ from app.web.guard import (
     page_arg,
     permission_required,
     remote_addr,
+    run,
     signed_in_actor,
     submit,
 )
@@ -104,9 +105,12 @@ def _content(form: EditForm) -> cases.CaseContent:
     )
 
 
-def _fill(form: EditForm, case: Case) -> None:
-    content = cases.CaseContent.of(case)
-    form.base_revision.data = str(case.revision)
+class ConfirmRevisionForm(FlaskForm):
+    revision = HiddenField()
+
+
+def _fill(form: EditForm, content: cases.CaseContent, revision: int) -> None:
+    form.base_revision.data = str(revision)
     form.title.data, form.diagnosis.data = content.title, content.diagnosis
     form.difficulty.data, form.certainty.data = content.difficulty, content.certainty
     for kind in LABEL_KINDS:
@@ -203,12 +207,13 @@ def edit(slug: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         base = form.base_revision.data or ""
         try:
-            cases.save_draft(
+            result = cases.save_draft(
                 session,
                 slug,
                 _content(form),
                 base_revision=int(base) if base.isdigit() else -1,
                 actor=signed_in_actor(),
+                remote_addr=remote_addr(),
             )
         except TeachfileError as err:
             session.commit()  # a refused stale save is kept as a conflicted revision
@@ -216,12 +221,23 @@ def edit(slug: str) -> ResponseReturnValue:
             status = err.status
         else:
             session.commit()
-            flash("Saved.", "success")
+            if result.pending:
+                flash(
+                    "Saved, but readers still see the last confirmed text: check the passages "
+                    "listed below and confirm, or fix them.",
+                    "warning",
+                )
+            elif result.findings:
+                flash("Saved. Some passages look like patient identifiers: see below.", "warning")
+            else:
+                flash("Saved.", "success")
             return redirect(url_for("cases.edit", slug=slug))
     elif form.is_submitted():
         status = 400
     else:
-        _fill(form, case)
+        _fill(form, cases.working_content(session, case), case.revision)
+    pending = cases.pending_findings(session, case)
+    confirm_form = ConfirmRevisionForm(revision=str(case.pending_revision or ""))
     return render_template(
         "cases/edit.html",
         case=case,
@@ -229,21 +245,65 @@ def edit(slug: str) -> ResponseReturnValue:
         series=cases.case_series(session, case),
         label_fields=LABEL_FIELDS,
         section_fields=SECTION_FIELDS,
+        # A draft's findings are a warning; a published case's keep its edit pending.
+        findings=pending if case.pending_revision else cases.check_identifiers(session, case),
+        confirm_form=confirm_form,
     ), status
+
+
+@bp.post("/<slug>/confirm-revision")
+@permission_required(Permission.AUTHOR_CASES)
+def confirm_revision(slug: str) -> ResponseReturnValue:
+    """ "None of these identifies a patient": the pending revision goes live."""
+    cases.get_case_for_edit(get_session(), slug, actor=signed_in_actor())  # 404 / 403 first
+    form = ConfirmRevisionForm()
+    value = form.revision.data or ""
+    submit(
+        form,
+        lambda: cases.confirm_pending(
+            get_session(),
+            slug,
+            revision=int(value) if value.isdigit() and len(value) < 9 else -1,
+            actor=signed_in_actor(),
+            remote_addr=remote_addr(),
+        ),
+        success="Confirmed: readers now see this revision.",
+    )
+    return redirect(url_for("cases.edit", slug=slug))
 
 
 @bp.post("/<slug>/key-images")
 @permission_required(Permission.AUTHOR_CASES)
 def key_images(slug: str) -> ResponseReturnValue:
-    session = get_session()
     picks = []
+    captions: dict[tuple[int, int], str] = {}
     for value in request.form.getlist("key")[:50]:
         instance, _, frame = value.partition(":")
         if instance.isdigit() and frame.isdigit() and len(value) < 20:
-            picks.append((int(instance), int(frame)))
-    cases.set_key_images(session, slug, picks, actor=signed_in_actor())
-    session.commit()
-    flash(f"{len(picks)} key image(s) saved.", "success")
+            pick = (int(instance), int(frame))
+            picks.append(pick)
+            captions[pick] = request.form.get(f"caption:{value}", "")[:1000]
+    done = run(
+        lambda: cases.set_key_images(
+            get_session(),
+            slug,
+            picks,
+            actor=signed_in_actor(),
+            captions=captions,
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
+            remote_addr=remote_addr(),
+        ),
+        success=f"{len(picks)} key image(s) saved.",
+    )
+    if done.findings:
+        return render_template(
+            "errors/error.html",
+            status=done.status,
+            message=done.error.message if done.error else "",
+            findings=done.findings,
+        ), done.status
     return redirect(url_for("cases.edit", slug=slug))
 
 

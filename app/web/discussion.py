@@ -26,18 +26,33 @@ from werkzeug.routing import BuildError
 from wtforms import HiddenField, StringField, TextAreaField
 
 from app.db import get_session
-from app.errors import Conflict, Forbidden, Invalid, TeachfileError, TooManyRequests
+from app.errors import (
+    Conflict,
+    Forbidden,
+    IdentifiersFound,
+    Invalid,
+    TeachfileError,
+    TooManyRequests,
+)
 from app.models import Case, CaseNote, Comment, Consult
-from app.services import consults, discussion, notifications
+from app.services import consults, discussion, identifier_gate, notifications
 from app.services.access import Permission, can
 from app.services.discussion import ImageRef, PostingLimit
-from app.web.guard import current_actor, page_arg, permission_required, remote_addr, signed_in_actor
+from app.web.guard import (
+    current_actor,
+    page_arg,
+    permission_required,
+    refused,
+    remote_addr,
+    signed_in_actor,
+)
 
 bp = Blueprint("discussion", __name__)
 api = Blueprint("discussion_api", __name__, url_prefix="/api")
 
 # Errors a form shows next to the text the writer keeps; NotFound becomes the 404 page.
-_FORM_ERRORS = (Invalid, Forbidden, Conflict, TooManyRequests)
+# IdentifiersFound: the form shows the findings and a "post anyway" confirmation.
+_FORM_ERRORS = (Invalid, Forbidden, Conflict, TooManyRequests, IdentifiersFound)
 
 
 class CommentForm(FlaskForm):
@@ -48,6 +63,7 @@ class CommentForm(FlaskForm):
     frame = StringField("Image")
     annotation_id = StringField("Annotation")
     next = HiddenField()
+    confirm_identifiers = HiddenField()
 
 
 class TextForm(FlaskForm):
@@ -55,6 +71,16 @@ class TextForm(FlaskForm):
 
     body = TextAreaField("Text")
     reason = StringField("Reason")
+    confirm_identifiers = HiddenField()
+
+
+def _confirmed(form: FlaskForm) -> bool:
+    """The writer ticked "post anyway" after seeing the identifier findings."""
+    return identifier_gate.confirmed_flag(request.form.get("confirm_identifiers"))
+
+
+def _findings(err: TeachfileError) -> list[dict[str, str]]:
+    return err.findings if isinstance(err, IdentifiersFound) else []
 
 
 class ActionForm(FlaskForm):
@@ -176,9 +202,10 @@ def post(case_id: int) -> ResponseReturnValue:
             parent_id=_int_or_none(form.parent_id.data, "The comment replied to"),
             image=_image_ref(form.series_uid.data, form.frame.data, form.annotation_id.data),
             limit=_limit(),
+            confirm_identifiers=_confirmed(form),
         )
     except _FORM_ERRORS as err:
-        session.rollback()
+        refused(err)
         return _thread_with_error(case_id, err, form)
     session.commit()
     back = _safe_next(form.next.data) or url_for("discussion.case_thread", case_id=case_id)
@@ -199,6 +226,7 @@ def _thread_with_error(case_id: int, err: TeachfileError, form: CommentForm) -> 
             "thread": form.thread.data or "open",
             "parent_id": form.parent_id.data or "",
             "body": form.body.data or "",
+            "findings": _findings(err),
         },
     ), err.status
 
@@ -210,24 +238,32 @@ def edit(comment_id: int) -> ResponseReturnValue:
     comment = discussion.get_comment_for_edit(session, comment_id, actor=signed_in_actor())
     form = TextForm()
     status = 200
+    findings: list[dict[str, str]] = []
     if request.method == "GET":
         form.body.data = comment.body
     elif form.validate():
         try:
             discussion.edit_comment(
-                session, comment.id, actor=signed_in_actor(), body=form.body.data or ""
+                session,
+                comment.id,
+                actor=signed_in_actor(),
+                body=form.body.data or "",
+                confirm_identifiers=_confirmed(form),
             )
         except _FORM_ERRORS as err:
-            session.rollback()
+            refused(err)
             flash(err.message, "error")
             status = err.status
+            findings = _findings(err)
         else:
             session.commit()
             flash("Comment saved.", "success")
             return redirect(_permalink(comment))
     else:
         status = 400
-    return render_template("discussion/edit.html", form=form, comment=comment), status
+    return render_template(
+        "discussion/edit.html", form=form, comment=comment, findings=findings
+    ), status
 
 
 def _permalink(comment: Comment) -> str:
@@ -386,22 +422,31 @@ def ask(study_id: int) -> ResponseReturnValue:
     study = consults.get_hospital_study(session, study_id, actor=signed_in_actor())
     form = TextForm()
     status = 200
+    findings: list[dict[str, str]] = []
     if request.method == "POST":
         if not form.validate():
             raise Invalid("The form had expired. Reload the page and try again.")
         try:
             consult = consults.ask(
-                session, study.id, actor=signed_in_actor(), question=form.body.data, limit=_limit()
+                session,
+                study.id,
+                actor=signed_in_actor(),
+                question=form.body.data,
+                limit=_limit(),
+                confirm_identifiers=_confirmed(form),
             )
         except _FORM_ERRORS as err:
-            session.rollback()
+            refused(err)
             flash(err.message, "error")
             status = err.status
+            findings = _findings(err)
         else:
             session.commit()
             flash("Your question was sent to your hospital's educators.", "success")
             return redirect(url_for("discussion.consult", consult_id=consult.id)), 303
-    return render_template("discussion/ask.html", study=study, form=form), status
+    return render_template(
+        "discussion/ask.html", study=study, form=form, findings=findings
+    ), status
 
 
 @bp.get("/consults/<int:consult_id>")
@@ -412,11 +457,14 @@ def consult(consult_id: int) -> ResponseReturnValue:
     return _consult_page(found, TextForm(), 200)
 
 
-def _consult_page(found: Consult, form: TextForm, status: int) -> ResponseReturnValue:
+def _consult_page(
+    found: Consult, form: TextForm, status: int, findings: list[dict[str, str]] | None = None
+) -> ResponseReturnValue:
     return render_template(
         "discussion/consult.html",
         consult=found,
         form=form,
+        findings=findings or [],
         action_form=ActionForm(),
         can_convert=can(signed_in_actor(), Permission.EDIT, found),
         render_case_url=case_page_url,
@@ -433,13 +481,21 @@ def consult_message(consult_id: int) -> ResponseReturnValue:
         raise Invalid("The form had expired. Reload the page and try again.")
     try:
         consults.add_message(
-            session, found.id, actor=signed_in_actor(), body=form.body.data, limit=_limit()
+            session,
+            found.id,
+            actor=signed_in_actor(),
+            body=form.body.data,
+            limit=_limit(),
+            confirm_identifiers=_confirmed(form),
         )
     except _FORM_ERRORS as err:
-        session.rollback()
+        refused(err)
         flash(err.message, "error")
         return _consult_page(
-            consults.get_consult(session, consult_id, actor=signed_in_actor()), form, err.status
+            consults.get_consult(session, consult_id, actor=signed_in_actor()),
+            form,
+            err.status,
+            _findings(err),
         )
     session.commit()
     return redirect(url_for("discussion.consult", consult_id=found.id, _anchor="end")), 303
@@ -507,7 +563,15 @@ def api_comments(case_id: int) -> ResponseReturnValue:
     }
 
 
-_API_FIELDS = {"body", "thread", "parent_id", "series_uid", "frame", "annotation_id"}
+_API_FIELDS = {
+    "body",
+    "thread",
+    "parent_id",
+    "series_uid",
+    "frame",
+    "annotation_id",
+    "confirm_identifiers",
+}
 
 
 @api.post("/cases/<int:case_id>/comments")
@@ -533,6 +597,7 @@ def api_post(case_id: int) -> ResponseReturnValue:
         parent_id=parent,
         image=_image_ref(body.get("series_uid"), body.get("frame"), body.get("annotation_id")),
         limit=_limit(),
+        confirm_identifiers=body.get("confirm_identifiers") is True,
     )
     session.commit()
     return _comment_json(discussion.comment_view(signed_in_actor(), comment)), 201

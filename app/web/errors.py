@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.errors import TeachfileError
+from app.errors import IdentifiersFound, TeachfileError
+from app.web.guard import refused
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ MESSAGES = {
 
 
 def init_app(app: Flask) -> None:
+    app.register_error_handler(IdentifiersFound, _identifiers_found)
     app.register_error_handler(TeachfileError, _domain_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -41,6 +43,16 @@ def _render(status: int, message: str) -> ResponseReturnValue:
 
 def _domain_error(err: TeachfileError) -> ResponseReturnValue:
     return _render(err.status, err.message)
+
+
+def _identifiers_found(err: IdentifiersFound) -> ResponseReturnValue:
+    """422 with the findings (the author's own excerpts), after auditing the refusal."""
+    refused(err)
+    if request.path.startswith("/api/"):
+        return {"error": err.message, "status": err.status, "findings": err.findings}, err.status
+    return render_template(
+        "errors/error.html", status=err.status, message=err.message, findings=err.findings
+    ), err.status
 
 
 def _csrf_error(_err: CSRFError) -> ResponseReturnValue:

@@ -12,8 +12,9 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from app.db import get_session
-from app.errors import TeachfileError
+from app.errors import IdentifiersFound, TeachfileError
 from app.models import User
+from app.services import identifier_gate
 from app.services.access import Permission, require
 
 P = ParamSpec("P")
@@ -74,6 +75,23 @@ class Submitted(Generic[T]):
 
     result: T | None
     status: int
+    # The refusal, when the form should show more than its message (identifier findings).
+    error: TeachfileError | None = None
+
+    @property
+    def findings(self) -> list[dict[str, str]]:
+        return self.error.findings if isinstance(self.error, IdentifiersFound) else []
+
+
+def refused(err: TeachfileError) -> None:
+    """Roll back a refused save; an identifier refusal keeps its audit entry (ids, a count)."""
+    session = get_session()
+    session.rollback()
+    if isinstance(err, IdentifiersFound):
+        identifier_gate.record_refusal(
+            session, err, actor=current_actor(), remote_addr=remote_addr()
+        )
+        session.commit()
 
 
 def submit(
@@ -91,9 +109,9 @@ def submit(
     try:
         result = action()
     except TeachfileError as err:
-        session.rollback()
+        refused(err)
         flash(err.message, "error")
-        return Submitted(None, err.status)
+        return Submitted(None, err.status, err)
     session.commit()
     message = success(result) if callable(success) else success
     if message:
@@ -111,11 +129,11 @@ def run(action: Callable[[], T], *, success: str = "") -> Submitted[T]:
     try:
         result = action()
     except TeachfileError as err:
-        session.rollback()
+        refused(err)
         if err.status in (403, 404):
             raise
         flash(err.message, "error")
-        return Submitted(None, err.status)
+        return Submitted(None, err.status, err)
     session.commit()
     if success:
         flash(success, "success")

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.domain import QuestionKind
-from app.errors import Invalid, TeachfileError
+from app.errors import IdentifiersFound, Invalid, TeachfileError
 from app.models import Answer, Attempt, AttemptMode, AttemptStatus, Question
 from app.services import credit
 from app.services.access import Permission, can
@@ -27,7 +27,14 @@ from app.services.quizzes import (
     stacks,
     statistics,
 )
-from app.web.guard import current_actor, permission_required, remote_addr, run, signed_in_actor
+from app.web.guard import (
+    current_actor,
+    permission_required,
+    refused,
+    remote_addr,
+    run,
+    signed_in_actor,
+)
 
 bp = Blueprint("quizzes", __name__)
 api = Blueprint("quizzes_api", __name__, url_prefix="/api")
@@ -310,9 +317,10 @@ def add_accepted(slug: str, question_id: int) -> ResponseReturnValue:
             request.form.get("text", ""),
             actor=signed_in_actor(),
             remote_addr=remote_addr(),
+            confirm_identifiers=request.form.get("confirm_identifiers") == "1",
         )
     except TeachfileError as err:
-        session.rollback()
+        refused(err)
         if err.status in (403, 404):
             raise
         flash(err.message, "error")
@@ -383,13 +391,20 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
     if question_id is not None and editing is None:
         raise Invalid("That question is not on this case.")
     status_code = 200
+    findings: list[dict[str, str]] = []
     if request.method == "POST":
         try:
             authoring.save_question(
-                session, slug, _question_input(), actor=signed_in_actor(), question_id=question_id
+                session,
+                slug,
+                _question_input(),
+                actor=signed_in_actor(),
+                question_id=question_id,
+                confirm_identifiers=request.form.get("confirm_identifiers") == "1",
             )
         except TeachfileError as err:
-            session.rollback()
+            refused(err)
+            findings = err.findings if isinstance(err, IdentifiersFound) else []
             if err.status in (403, 404):
                 raise
             flash(err.message, "error")
@@ -409,6 +424,7 @@ def _edit_question(slug: str, question_id: int | None) -> ResponseReturnValue:
         series=authoring.case_series_choices(session, case),
         position_warnings=ordering.position_warnings(session, case),
         values=request.form if request.method == "POST" else None,
+        findings=findings,
     ), status_code
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -19,16 +19,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from app.db import get_session
 from app.markup import MAX_FIELD_CHARS
 from app.models import Visibility
-from app.services import case_sets
+from app.services import case_sets, identifier_gate
 from app.services.access import Permission, can
-from app.web.guard import (
-    current_actor,
-    permission_required,
-    remote_addr,
-    run,
-    signed_in_actor,
-    submit,
-)
+from app.web.guard import current_actor, permission_required, remote_addr, signed_in_actor, submit
 
 bp = Blueprint("sets", __name__, url_prefix="/sets")
 
@@ -140,7 +133,16 @@ def edit(slug: str) -> ResponseReturnValue:
     form = SetForm()
     done = submit(
         form,
-        lambda: case_sets.update_set(session, slug, _content(form), actor=signed_in_actor()),
+        lambda: case_sets.update_set(
+            session,
+            slug,
+            _content(form),
+            actor=signed_in_actor(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
+            remote_addr=remote_addr(),
+        ),
         success="Saved.",
     )
     if done.result is not None:
@@ -149,7 +151,9 @@ def edit(slug: str) -> ResponseReturnValue:
         form.title.data, form.description.data = case_set.title, case_set.description
         form.objectives.data = case_set.objectives
         form.cases.data = "\n".join(item.case.slug for item in case_set.items)
-    return render_template("sets/edit.html", form=form, case_set=case_set), done.status
+    return render_template(
+        "sets/edit.html", form=form, case_set=case_set, findings=done.findings
+    ), done.status
 
 
 @bp.route("/<slug>/credit", methods=["GET", "POST"])
@@ -213,16 +217,18 @@ def publish(slug: str) -> ResponseReturnValue:
     form = PublishSetForm()
     session = get_session()
     if form.validate_on_submit():
-        run(
-            lambda: case_sets.publish_set(
-                session,
-                slug,
-                Visibility(form.visibility.data),
-                actor=signed_in_actor(),
-                remote_addr=remote_addr(),
+        case_sets.publish_set(
+            session,
+            slug,
+            Visibility(form.visibility.data),
+            actor=signed_in_actor(),
+            remote_addr=remote_addr(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
             ),
-            success="The set is published.",
         )
+        session.commit()
+        flash("The set is published.", "success")
     return redirect(url_for("sets.detail", slug=slug))
 
 

@@ -41,7 +41,15 @@ async function save() {
     const body = await response.json();
     if (response.ok) {
       form.elements.base_revision.value = body.revision;
-      status.textContent = `Saved (revision ${body.revision}) at ${new Date().toLocaleTimeString()}.`;
+      const found = (body.findings || []).length;
+      if (body.pending) {
+        // A published case: readers keep the last confirmed text until the author confirms.
+        status.textContent = `Saved (revision ${body.revision}), not shown to readers yet: ${found} passage(s) look like patient identifiers. Save now to review and confirm them.`;
+      } else if (found) {
+        status.textContent = `Saved (revision ${body.revision}); ${found} passage(s) look like patient identifiers.`;
+      } else {
+        status.textContent = `Saved (revision ${body.revision}) at ${new Date().toLocaleTimeString()}.`;
+      }
     } else if (response.status === 409) {
       stopped = true;
       status.textContent = body.error;

@@ -61,6 +61,14 @@ async function sendJson(method, url, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = response.status === 204 ? {} : await response.json().catch(() => ({}));
+  // The identifier gate (422 with findings): show the writer what looked like an
+  // identifier and send again only if they confirm that none identifies a patient.
+  if (response.status === 422 && Array.isArray(data.findings) && body && !body.confirm_identifiers) {
+    const lines = data.findings.map((f) => `- ${f.kind}: ${f.excerpt}`).join("\n");
+    if (window.confirm(`${data.error}\n\n${lines}\n\nNone of these identifies a patient: save anyway?`)) {
+      return sendJson(method, url, { ...body, confirm_identifiers: true });
+    }
+  }
   if (!response.ok) throw new Error(data.error || `The server answered ${response.status}.`);
   return data;
 }

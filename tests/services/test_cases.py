@@ -286,3 +286,27 @@ def test_two_processes_saving_the_same_revision_one_wins_one_conflicts(
             )
         ).one()
         assert kept.content["sections"]["findings"] == "Second."
+
+
+def test_published_edit_with_identifiers_is_pending_until_confirmed(
+    session: Session, educator: User, create_case: Callable[..., Any]
+) -> None:
+    """Issue 14: the live columns keep the confirmed text; the revision waits."""
+    case = create_case(educator, status="published", visibility="public")
+    live = case.history
+    leak = _content(history="Mr Kowalczyk, MRN 1234567.")
+    saved = cases.save_draft(session, case.slug, leak, base_revision=1, actor=educator)
+    session.commit()
+    assert saved.pending and saved.findings and case.pending_revision == saved.revision
+    assert case.history == live
+    assert cases.working_content(session, case).sections["history"].startswith("Mr Kowalczyk")
+    with pytest.raises(Conflict):
+        cases.confirm_pending(session, case.slug, revision=saved.revision - 1, actor=educator)
+    cases.confirm_pending(session, case.slug, revision=saved.revision, actor=educator)
+    session.commit()
+    assert case.history == "Mr Kowalczyk, MRN 1234567." and case.pending_revision is None
+    assert case.phi_confirmed_by_id == educator.id
+    clean = cases.save_draft(
+        session, case.slug, _content(), base_revision=saved.revision, actor=educator
+    )
+    assert not clean.pending and clean.findings == [] and case.pending_revision is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -328,10 +329,9 @@ def test_publish_page_names_the_case_that_blocks_a_public_credit_set(
     auth.login(educator.email)
     token = csrf_token(client, f"/sets/{draft.slug}")
     reply = client.post(
-        f"/sets/{draft.slug}/publish",
-        data={"csrf_token": token, "visibility": "public"},
-        follow_redirects=True,
+        f"/sets/{draft.slug}/publish", data={"csrf_token": token, "visibility": "public"}
     )
+    assert reply.status_code == 400
     page = reply.get_data(as_text=True)
     assert "Ward round film" in page and hidden.slug in page and "not visible to everyone" in page
     session.expire_all()
@@ -423,3 +423,26 @@ def test_credit_form_saves_time_limit_and_issuer(
     assert "45-minute exam" in client.get(f"/sets/{qs.case_set.slug}").get_data(as_text=True)
     bad = client.post(url, data={**form, "time_limit_minutes": "0"})
     assert bad.status_code == 400
+
+
+def test_a_set_file_is_imported_published_or_held_by_the_identifier_gate(
+    tmp_path: Path, session: Session, create_case: Callable[..., Case], people: dict[str, User]
+) -> None:
+    from app.services import library
+
+    case = create_case(people["educator"], title="Shipped case")
+    hospital = people["educator"].institution
+    assert hospital is not None
+    folder = tmp_path / "_sets"
+    folder.mkdir()
+    (folder / "clean.yaml").write_text(f"title: Clean\ncases: [{case.slug}]\n")
+    (folder / "named.yaml").write_text(
+        f"title: Named\ndescription: Mr Kowalczyk, MRN 1234567.\ncases: [{case.slug}]\n"
+    )
+    (folder / "missing.yaml").write_text("title: Missing\ncases: [no-such-case]\n")
+    clean = library.import_set_file(session, folder / "clean.yaml", institution=hospital)
+    named = library.import_set_file(session, folder / "named.yaml", institution=hospital)
+    assert clean.status is CaseStatus.PUBLISHED and clean.visibility is Visibility.PUBLIC
+    assert named.status is CaseStatus.DRAFT and named.published_at is None
+    with pytest.raises(Invalid, match="no-such-case"):
+        library.import_set_file(session, folder / "missing.yaml", institution=hospital)

@@ -392,3 +392,27 @@ def test_consult_access_matrix(
     login(client, user)
     assert client.get(f"/consults/{consult.id}").status_code == status
     assert ("SECRET-Q" in client.get("/consults/").get_data(as_text=True)) is (status == 200)
+
+
+def test_consult_question_and_message_with_identifier_need_confirmation(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    create_study: Callable[..., Any],
+) -> None:
+    """The identifier gate (issue 14): nothing is sent until the writer confirms."""
+    study = create_study(people["a"])
+    token = login(client, people["ann"])
+    ask = {"csrf_token": token, "body": "Mr Kowalczyk fell on 12/03/2024: fracture?"}
+    refused = client.post(f"/consults/studies/{study.id}/ask", data=ask)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Post anyway" in page and "Mr Kowalczyk" in page
+    assert session.scalars(select(Consult)).all() == []
+    sent = client.post(f"/consults/studies/{study.id}/ask", data=ask | {"confirm_identifiers": "1"})
+    assert sent.status_code == 303
+    consult = session.scalars(select(Consult)).one()
+    message = {"csrf_token": token, "body": "His MRN is 1234567."}
+    refused = client.post(f"/consults/{consult.id}/messages", data=message)
+    assert refused.status_code == 422 and "Post anyway" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Consult, consult.id).messages == []  # type: ignore[union-attr]

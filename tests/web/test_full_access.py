@@ -576,7 +576,7 @@ TABLE: dict[tuple[str, str], Targets] = {
         ("POST", f"/cases/<slug>/{action}"): per_combo(
             case_url(f"/{action}"), gated(Role.EDUCATOR, lambda r, c: edit(r, c, ALLOWED))
         )
-        for action in ("publish", "delete", "key-images", "unpublish")
+        for action in ("publish", "delete", "key-images", "unpublish", "confirm-revision")
     },
     # Any educator may make a public case they read today's case of the day.
     ("POST", "/cases/<slug>/case-of-the-day"): per_combo(
@@ -590,6 +590,11 @@ TABLE: dict[tuple[str, str], Targets] = {
         case_url("/draft", prefix="/api/cases/"),
         gated(Role.EDUCATOR, lambda r, c: edit(r, c, ALLOWED), api=True),
         {"base_revision": 1, "content": {"title": "Changed"}},
+    ),
+    ("POST", "/api/cases/<slug>/confirm"): per_combo(
+        case_url("/confirm", prefix="/api/cases/"),
+        gated(Role.EDUCATOR, lambda r, c: edit(r, c, ALLOWED), api=True),
+        {"revision": 2},
     ),
     ("POST", "/api/cases/<slug>/publish"): per_combo(
         case_url("/publish", prefix="/api/cases/"),

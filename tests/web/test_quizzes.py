@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Answer, Case, Certificate, Institution, ReviewItem, Role, User
+from app.models import Answer, Case, Certificate, Institution, Question, ReviewItem, Role, User
 from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import QuizSet, build_quiz_set
 
@@ -443,3 +443,22 @@ def test_free_text_marked_in_any_order_with_typos_and_filler(
     )
     feedback = reply.get_json()["feedback"]
     assert feedback["correct"] and feedback["matched"] == "tension pneumothorax"
+
+
+def test_accepted_answer_with_identifier_needs_confirmation(
+    client: FlaskClient, auth: AuthActions, qs: QuizSet, people: dict[str, User], session: Session
+) -> None:
+    """Learners see accepted answers in feedback: the identifier gate applies (issue 14)."""
+    auth.login(people["educator"].email)
+    stats_url = f"/sets/{qs.case_set.slug}/quiz/stats"
+    token = csrf_token(client, stats_url)
+    url = f"/sets/{qs.case_set.slug}/quiz/questions/{qs.freetext.id}/accepted"
+    text = "as Mr Kowalczyk had"
+    refused = client.post(url, data={"csrf_token": token, "text": text})
+    assert refused.status_code == 303
+    assert "look like patient identifiers" in client.get(stats_url).get_data(as_text=True)
+    session.expire_all()
+    assert text not in (session.get(Question, qs.freetext.id).accepted or [])  # type: ignore[union-attr]
+    client.post(url, data={"csrf_token": token, "text": text, "confirm_identifiers": "1"})
+    session.expire_all()
+    assert text in (session.get(Question, qs.freetext.id).accepted or [])  # type: ignore[union-attr]

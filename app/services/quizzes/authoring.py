@@ -10,9 +10,19 @@ from sqlalchemy.orm import Session
 
 from app.domain import CHOICE_KINDS, QuestionKind
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Answer, Attempt, Case, CaseStudy, Question, QuestionOption, Series, User
+from app.models import (
+    Answer,
+    Attempt,
+    Case,
+    CaseStatus,
+    CaseStudy,
+    Question,
+    QuestionOption,
+    Series,
+    User,
+)
 from app.search.synonyms import normalise
-from app.services import audit
+from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
 from app.services.quizzes.attempts import rescore_attempt
 from app.services.quizzes.marking import MAX_TEXT_ANSWER, mark
@@ -21,10 +31,17 @@ from app.services.quizzes.stacks import case_series, series_stack
 
 
 def add_accepted_answer(
-    session: Session, question_id: int, text: str, *, actor: User, remote_addr: str = ""
+    session: Session,
+    question_id: int,
+    text: str,
+    *,
+    actor: User,
+    remote_addr: str = "",
+    confirm_identifiers: bool = False,
 ) -> int:
     """Accept ``text`` for a free-text question and re-score every past answer to it
-    (attempt scores and pass marks follow). Returns how many answers became right."""
+    (attempt scores and pass marks follow). Returns how many answers became right.
+    Learners see accepted answers in feedback, so the text passes the identifier gate."""
     question = session.get(Question, question_id)
     if question is None or not can(actor, Permission.VIEW, question.case):
         raise NotFound("No such question.")
@@ -36,6 +53,15 @@ def add_accepted_answer(
         raise Invalid(f"Give an accepted answer of 1 to {MAX_TEXT_ANSWER} characters.")
     if any(normalise(a) == normalise(text) for a in question.accepted or []):
         raise Conflict("That answer is already accepted.")
+    findings = identifier_gate.check(
+        session,
+        {"Accepted answer": text},
+        enforce=question.case.status is CaseStatus.PUBLISHED,
+        confirmed=confirm_identifiers,
+        action="quiz.accepted_answer_added",
+        target_type="question",
+        target_id=question.id,
+    )
     question.accepted = [*(question.accepted or []), text]
     changed = rescore_question(session, question)
     audit.record(
@@ -44,7 +70,10 @@ def add_accepted_answer(
         actor=actor,
         target_type="question",
         target_id=question.id,
-        detail={"rescored": changed},
+        detail={
+            "rescored": changed,
+            **identifier_gate.counts(findings, confirmed=confirm_identifiers),
+        },
         remote_addr=remote_addr,
     )
     return changed
@@ -137,8 +166,10 @@ def save_question(
     *,
     actor: User,
     question_id: int | None = None,
+    confirm_identifiers: bool = False,
 ) -> Question:
-    """Add or change a question on a case the actor may edit.
+    """Add or change a question on a case the actor may edit; its text passes the
+    identifier gate (refused on a published case unless ``confirm_identifiers``).
 
     Options of a question that learners have answered keep their ids (edited in place by
     position) and their number, so stored answers and statistics stay meaningful.
@@ -149,6 +180,7 @@ def save_question(
         raise Invalid("Write the question's stem (up to 5,000 characters).")
     if data.kind not in tuple(QuestionKind):
         raise Invalid("Choose a question type.")
+    findings = identifier_gate.check_question(session, case, data, confirmed=confirm_identifiers)
     question: Question | None = None
     if question_id is not None:
         question = session.get(Question, question_id)
@@ -227,7 +259,12 @@ def save_question(
         actor=actor,
         target_type="question",
         target_id=question.id,
-        detail={"case": case.id, "kind": data.kind, "new": question_id is None},
+        detail={
+            "case": case.id,
+            "kind": data.kind,
+            "new": question_id is None,
+            **identifier_gate.counts(findings, confirmed=confirm_identifiers),
+        },
     )
     return question
 

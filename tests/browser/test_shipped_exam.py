@@ -44,20 +44,33 @@ def _columns(session: Session, question: Question) -> int:
     return int(stacks.series_stack(session, series)[0].instance.columns or 0)
 
 
+def _reordered(answer: str) -> str:
+    words = answer.split()
+    assert len(words) > 1, answer
+    return " ".join(reversed(words))
+
+
+def _misspelt(answer: str) -> str:
+    word = max(answer.split(), key=len)
+    doubled = word[:-3] + word[-3] + word[-3:]  # "subdural" -> "subdurral"
+    return answer.replace(word, doubled, 1)
+
+
 def _no_sideways_scroll(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width} px wide on a 390 px phone"
 
 
-def _answer(page: Page, question: Question, columns: int) -> None:
-    """Answer ``question`` rightly (``columns``: the hotspot image's width in pixels)."""
+def _answer(page: Page, question: Question, columns: int, typed: str = "") -> None:
+    """Answer ``question`` rightly (``columns``: the hotspot image's width in pixels;
+    ``typed``: the free-text answer)."""
     if question.kind in ("single", "multiple"):
         options = page.locator("fieldset.options")
         for option in question.options:
             if option.correct:
                 options.get_by_label(option.text, exact=True).check()
     elif question.kind == "freetext":
-        page.get_by_label("Your diagnosis").fill(question.accepted[0])
+        page.get_by_label("Your diagnosis").fill(typed)
     else:
         assert question.hotspot is not None
         first = int(question.hotspot["frames"][0])
@@ -112,16 +125,25 @@ def test_learner_passes_the_shipped_exam_and_verifies_on_a_phone(
     attempt = attempts.get_attempt(session, attempt_id, actor=learner)
     questions = attempts.attempt_questions(session, attempt)
     assert {q.kind for q in questions} >= {"single", "multiple", "freetext", "hotspot"}
+    # Free text as learners type it: the first with the words in another order, the next
+    # with a misspelling (a doubled letter in its longest word); both must be accepted.
+    variants = iter([_reordered, _misspelt, _reordered, _misspelt])
+    typed_answers: list[str] = []
     for number, question in enumerate(questions, start=1):
+        typed = ""
+        if question.kind == "freetext":
+            typed = next(variants)(question.accepted[0])
+            typed_answers.append(typed)
         page.goto(f"{attempt_url}?q={number}")
         expect(
             page.get_by_role("heading", name=f"Question {number} of {len(questions)}")
         ).to_be_visible()
-        _answer(page, question, _columns(session, question))
+        _answer(page, question, _columns(session, question), typed)
         expect(page.get_by_role("status").first).to_contain_text("Answer saved")
     expect(page.get_by_text("You have answered every question.")).to_be_visible()
     page.get_by_role("button", name="Finish and see your score").click()
     expect(page.locator("[data-score]")).to_have_text("100%")
+    assert len(typed_answers) >= 2, "the shipped exam has two free-text questions"
 
     page.get_by_role("link", name="Claim credit").click()
     for group in page.get_by_role("group").all():

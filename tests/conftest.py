@@ -258,3 +258,23 @@ def create_case(session: Session, create_study: Callable[..., Any]) -> Callable[
         return case
 
     return make
+
+
+PHI_SCAN_NOTE = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(specname="pytest_terminal_summary")
+def pytest_terminal_summary_phi_scan(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Closing note: the identifier scan's figures (tests/services/test_phi_scan.py).
+
+    Its own name (``specname``) so other closing notes can sit beside it in this file.
+    """
+    lines = config.stash.get(PHI_SCAN_NOTE, [])
+    if lines:
+        terminalreporter.write_sep(
+            "-", "identifier scan on the labelled set (tests/data/phi_corpus.txt)"
+        )
+        for line in lines:
+            terminalreporter.write_line(line)

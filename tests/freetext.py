@@ -15,6 +15,13 @@ from app.services.quizzes.marking import match_free_text
 ROOT = Path(__file__).resolve().parent.parent
 LABELLED = ROOT / "tests" / "data" / "freetext_answers.yaml"
 PARTS = ("tune", "holdout")
+#: Held-out sets written later, each in a file of its own, never tuned on (see each file).
+FRESH = {
+    "fresh1": ROOT / "tests" / "data" / "freetext_fresh1.yaml",
+    "fresh2": ROOT / "tests" / "data" / "freetext_fresh2.yaml",
+}
+#: Every part the marker is measured on, in the order the closing note prints them.
+MEASURED = (*PARTS, *FRESH)
 
 
 @dataclass
@@ -53,30 +60,32 @@ class Figures:
 FIGURES = pytest.StashKey[dict[str, Figures]]()
 
 
-def labelled() -> dict[str, dict[str, dict[str, list[str]]]]:
-    data = yaml.safe_load(LABELLED.read_text(encoding="utf-8"))
+def labelled(path: Path = LABELLED) -> dict[str, dict[str, dict[str, list[str]]]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
 
-def shipped_free_text(slug: str) -> tuple[list[str], str]:
-    """The accepted answers and stem of the shipped case's free-text question."""
+def shipped_free_text(slug: str) -> tuple[list[str], str, str]:
+    """The accepted answers and stem of the shipped case's free-text question, and the
+    case's title and diagnosis (what the marker is given as context in the application)."""
     folder = read_case_folder(ROOT / "cases" / slug)
     question = next(q for q in folder.questions if q.type == QuestionKind.FREE_TEXT)
-    return list(question.accepted), question.stem
+    context = f"{folder.meta.title} {folder.meta.diagnosis}"
+    return list(question.accepted), question.stem, context
 
 
 def evaluate(part: str) -> Figures:
     figures = Figures(part)
-    for slug, parts in labelled().items():
-        accepted, stem = shipped_free_text(slug)
+    for slug, parts in labelled(FRESH.get(part, LABELLED)).items():
+        accepted, stem, context = shipped_free_text(slug)
         for text in parts[part]["right"]:
             figures.right += 1
-            if match_free_text(text, accepted, stem=stem) is None:
+            if match_free_text(text, accepted, stem=stem, context=context) is None:
                 figures.false_rejects.append(f"{slug}: {text!r}")
         for text in parts[part]["wrong"]:
             figures.wrong += 1
-            got = match_free_text(text, accepted, stem=stem)
+            got = match_free_text(text, accepted, stem=stem, context=context)
             if got is not None:
                 figures.false_accepts.append(f"{slug}: {text!r} (as {got!r})")
     return figures

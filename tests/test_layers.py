@@ -18,6 +18,7 @@ ADAPTERS = (
     "app.markup",
     "app.rendercache",
     "app.charts",
+    "app.textscan",
 )
 
 # (module prefix, prefixes it must not import)

@@ -475,7 +475,9 @@ def _has_text(elem: DataElement | RawDataElement) -> bool:
 
 def _check_sr(ds: Dataset) -> None:
     """Refuse an SR whose content tree carries free text (PS3.3 C.17.3): TEXT items with a
-    value, or any UT/LT/ST value inside a content item, at any depth. Coded content
+    value, or any UT/LT/ST value of a content item itself, at any depth of the tree (the
+    attributes of other sequences inside an item, such as an issuer's Universal Entity ID,
+    are not narrative; the de-identifier's allow-list removes them). Coded content
     (CODE, NUM, UIDREF, IMAGE, COMPOSITE, WAVEFORM, SCOORD, SCOORD3D, TCOORD, DATE,
     TIME, DATETIME, PNAME, CONTAINER) is kept; the de-identifier cleans it."""
     if _CONTENT_SEQUENCE not in ds:
@@ -497,7 +499,7 @@ def _check_sr(ds: Dataset) -> None:
                 if isinstance(value, Sequence):
                     stack.extend((child, tag == _CONTENT_SEQUENCE) for child in value)
                 continue
-            if vr in _FREE_TEXT_VRS and _has_text(elem):
+            if is_content and vr in _FREE_TEXT_VRS and _has_text(elem):
                 if tag == 0x0040A160 and dummied:
                     continue
                 raise _reject("structured reports with free-text content are not kept",

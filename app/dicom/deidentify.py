@@ -4,7 +4,12 @@ Every object that enters Teachfile passes through :func:`deidentify`, and only i
 output is ever written (the PHI rule, DESIGN.md). The profile and its options are
 described in :mod:`app.dicom.profile`; this module walks a dataset and applies them:
 
-* Table E.1-1 actions, in every sequence item at any depth (E.1.1);
+* the allow-list (:data:`app.dicom.profile.ALLOWED`): an attribute is kept only
+  when it is known to be safe for teaching, in every sequence item at any depth;
+  anything else is removed, or dummied (Type 1/1C) or emptied (Type 2/2C) where the
+  object's IOD requires it at that path (:func:`app.dicom.profile.iod_types`), so the
+  output stays valid (proved by dciodvfy in tests/dicom/test_dciodvfy.py);
+* Table E.1-1 actions on top of what is kept or required (E.1.1);
 * all private elements removed, in items too, also when an implicit VR file
   makes them read as UN (E.3.10, unless ``keep_safe_private``);
 * overlays (60xx) and curves (50xx) removed, digital signatures, group lengths
@@ -56,7 +61,16 @@ from pydicom.uid import (
 )
 
 from app.dicom.conformance import check_conformance
-from app.dicom.profile import ACTIONS, ATTRIBUTE_TYPES, Action
+from app.dicom.profile import (
+    ACTIONS,
+    ALLOWED,
+    CONDITIONED,
+    METHOD_TEXT,
+    NESTED_ONLY,
+    Action,
+    TypeNode,
+    iod_types,
+)
 from app.dicom.safe_read import MAX_BYTES, MAX_DEPTH, read_dataset
 from app.errors import DicomRejected
 
@@ -394,6 +408,8 @@ class _Walker:
         self.pseudonym = pseudonym
         self.counts: dict[str, int] = {}
         self.root = ds
+        # the IOD's Type tree (profile.iod_types); ``node`` is the level being walked
+        self.node: TypeNode = iod_types(_str_of(ds, 0x00080016))
         self._identifiers: re.Pattern[str] | None = None
         self._identifiers_ready = False
         self.codec = self._codec(ds)
@@ -459,11 +475,20 @@ class _Walker:
     def set(self, ds: Dataset, tag: int, vr: str, value: Any) -> None:
         ds[tag] = DataElement(tag, vr, value)
 
-    def empty_or_remove(self, ds: Dataset, tag: int, vr: str) -> None:
-        kind = ATTRIBUTE_TYPES.get(tag, 3)
+    def empty_or_remove(self, ds: Dataset, tag: int, vr: str, depth: int = 0) -> None:
+        """Remove ``tag``, or keep it as the IOD requires at this path (PS3.3 7.4).
+
+        Type 1/1C: a dummy value (a sequence keeps its items, walked by the same rules);
+        Type 2/2C: present and empty; otherwise, and for a conditional attribute whose
+        condition goes with the profile (:data:`CONDITIONED`), removed.
+        """
+        entry = self.node.get(tag)
+        kind = entry[0] if entry is not None and tag not in CONDITIONED else 0
         if kind == 1:
-            self.set(ds, tag, vr, _dummy(vr))
-            self.count("dummy")
+            if vr == "SQ":
+                self.recurse(ds, tag, depth, entry[1] if entry else None)
+                return
+            self.dummy(ds, tag, vr, ds.get_item(tag))
         elif kind == 2:
             self.set(ds, tag, vr, [] if vr == "SQ" else None)
             self.count("emptied")
@@ -519,7 +544,15 @@ class _Walker:
 
     def dummy(self, ds: Dataset, tag: int, vr: str, elem: DataElement | RawDataElement) -> None:
         if vr in ("DA", "DT"):
-            self.shift(ds, tag, vr, elem)
+            text = self.text(elem)
+            fn = shift_date if vr == "DA" else shift_datetime
+            values = [fn(v, self.offset) for v in (text or "").split("\\")]
+            if text and all(values):
+                self.set(ds, tag, vr, values if len(values) > 1 else values[0])
+                self.count("shifted")
+            else:  # no valid date to shift: a dummy date, which dates nothing
+                self.set(ds, tag, vr, _dummy(vr))
+                self.count("dummy")
             return
         if vr == "UI":
             self.map_uids(ds, tag, elem)
@@ -546,10 +579,23 @@ class _Walker:
                 kept.update((tag, creator_tag))
         return frozenset(kept)
 
-    def walk(self, ds: Dataset, depth: int, concept: str | None = None) -> None:
-        """Apply the profile to ``ds`` and, recursively, to every sequence item."""
+    def walk(self, ds: Dataset, depth: int, concept: str | None = None,
+             types: TypeNode | None = None) -> None:
+        """Apply the profile to ``ds`` and, recursively, to every sequence item.
+
+        ``types`` is the IOD's Type tree at this item's path (the root's for the object).
+        """
         if depth > MAX_DEPTH:
             raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels")
+        outer = self.node
+        if types is not None:
+            self.node = types
+        try:
+            self._walk(ds, depth, concept)
+        finally:
+            self.node = outer
+
+    def _walk(self, ds: Dataset, depth: int, concept: str | None) -> None:
         keys = list(ds.keys())
         private_kept = self.safe_private(ds, keys) if self.ctx.keep_safe_private else ()
         for tag in keys:
@@ -583,6 +629,11 @@ class _Walker:
             if t in _IDENTITY:
                 _IDENTITY[t](self, ds, t, vr, elem, depth)
                 continue
+            if vr != "UI" and (t not in ALLOWED or (not depth and t in NESTED_ONLY)):
+                # not known to be safe (PS3.15 E.1.1): removed, or kept as the IOD needs it
+                self.empty_or_remove(ds, t, vr, depth)
+                continue
+            # allowed (every UID is: it is replaced); Table E.1-1 applies on top
             action = ACTIONS.get(t)
             if action is None:
                 if vr == "SQ":
@@ -591,22 +642,19 @@ class _Walker:
                     action = Action.KEEP if t in CLASS_UID_TAGS else Action.UID
                 elif vr in ("DA", "DT"):
                     action = Action.SHIFT
-                elif vr == "PN":
-                    action = Action.REMOVE  # names outside Table E.1-1 are still names
                 else:
-                    continue
+                    continue  # kept unchanged, never decoded
             if action is Action.KEEP:
                 continue
             if action is Action.REMOVE:
-                kind = ATTRIBUTE_TYPES.get(t, 3)
-                if kind == 3:
-                    del ds[t]
-                    self.count("removed")
-                else:
-                    self.empty_or_remove(ds, t, vr)
+                self.empty_or_remove(ds, t, vr, depth)
             elif action is Action.EMPTY:
-                self.set(ds, t, vr, [] if vr == "SQ" else None)
-                self.count("emptied")
+                entry = self.node.get(t)
+                if entry is not None and entry[0] == 1:
+                    self.empty_or_remove(ds, t, vr, depth)  # Type 1: a dummy
+                else:
+                    self.set(ds, t, vr, [] if vr == "SQ" else None)
+                    self.count("emptied")
             elif action is Action.UID:
                 if vr == "UI":
                     self.map_uids(ds, t, elem)
@@ -625,7 +673,7 @@ class _Walker:
             else:  # DUMMY
                 self.dummy(ds, t, vr, elem)
 
-    def recurse(self, ds: Dataset, tag: int, depth: int) -> None:
+    def recurse(self, ds: Dataset, tag: int, depth: int, types: TypeNode | None = None) -> None:
         try:
             value = ds[tag].value  # parses the items of a defined-length sequence
         except RecursionError:
@@ -636,9 +684,16 @@ class _Walker:
             ) from None
         if not isinstance(value, Sequence):
             return
+        if types is None:
+            entry = self.node.get(tag)
+            types = entry[1] if entry is not None else _NO_TYPES
         in_content = tag in (0x0040A730, 0x0040A504, 0x0040A370)
         for item in value:
-            self.walk(item, depth + 1, _concept(item) if in_content else None)
+            self.walk(item, depth + 1, _concept(item) if in_content else None, types)
+
+
+#: The Type tree below an attribute the IOD tables say nothing about.
+_NO_TYPES: Final[TypeNode] = {}
 
 
 def _concept(item: Dataset) -> str | None:
@@ -766,6 +821,23 @@ def _burned_in_reason(ds: Dataset) -> str | None:
     return None
 
 
+#: Ages above 89 years are one category (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C)):
+#: a 97-year-old is rare enough to be found; "90 or older" is what the age says.
+OLDEST_AGE: Final = "090Y"
+
+
+def _cap_age(ds: Dataset, walker: _Walker) -> None:
+    elem = ds.get_item(0x00101010)
+    if elem is None:
+        return
+    value = elem.value
+    text = (value.decode("ascii", "replace") if isinstance(value, bytes)
+            else str(value or "")).strip("\x00 ")
+    if len(text) == 4 and text[:3].isdigit() and text[3] == "Y" and text > OLDEST_AGE:
+        ds[0x00101010] = DataElement(0x00101010, "AS", OLDEST_AGE)
+        walker.count("age_capped")
+
+
 def _method_codes(ds: Dataset, codes: Iterable[str]) -> None:
     items = []
     for value in codes:
@@ -776,9 +848,7 @@ def _method_codes(ds: Dataset, codes: Iterable[str]) -> None:
         item[0x00080104] = DataElement(0x00080104, "LO", CID_7050[value])
         items.append(item)
     ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(items))
-    ds[0x00120063] = DataElement(
-        0x00120063, "LO", "Teachfile PS3.15 E.1 basic profile with options"
-    )
+    ds[0x00120063] = DataElement(0x00120063, "LO", list(METHOD_TEXT))
 
 
 def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
@@ -824,6 +894,7 @@ def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
         walker.walk(ds, 0)
     except RecursionError:
         raise DicomRejected(f"sequences are nested deeper than {MAX_DEPTH} levels") from None
+    _cap_age(ds, walker)
 
     ds[0x00120062] = DataElement(0x00120062, "CS", "YES")  # Patient Identity Removed
     ds[0x00280303] = DataElement(0x00280303, "CS", "MODIFIED")

@@ -12,10 +12,12 @@ transfer syntax pydicom can write or its bundled files provide.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom._dicom_dict import DicomDictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -74,9 +76,65 @@ MARKERS: list[bytes] = [
     b"PHIVERORG",
     b"PHISMITH",
     b"87654321",
+    # inside the sequences that Clean Descriptors / Clean Structured Content keep
+    b"PHIKEPT1",
+    b"PHIKEPT2",
+    b"PHIKEPT3",
+    b"PHINAMESPACE",
+    b"PHIUNIVERSAL",
+    b"PHIINSTCODE",
+    b"PHIREQPROC",
+    b"PHISPSID",
+    b"PHIISSUER",
+    b"PHIPLACER",
+    b"PHIFILLER",
+    b"PHIORDERNS",
+    b"PHITREE",
+    b"PHIRESPONSIBLE",
+    b"PHIOTHERSEQ",
+    b"PHIREFID",
+    b"PHIMOTHER",
+    b"PHIRANK",
+    b"PHICOUNTRY",
+    b"PHICONSULT",
+    b"PHIRECORD",
+    b"PHIREADER",
+    b"PHIREQUESTER",
+    b"PHIPPSID",
+    b"PHIPERFSTATION",
+    b"PHILOCATION",
+    b"PHISPONSOR",
+    b"PHISUBJECT",
+    b"PHIPROTOCOL",
+    b"PHISITE",
     *(d.encode() for d in PLANTED_DATES),
     UID_ROOT.encode(),
 ]
+
+
+def _kept_sequences() -> dict[int, str]:
+    """Sequences Table E.1-1 keeps (and cleans) under Clean Descriptors, Clean Structured
+    Content, Clean Graphics or Retain Patient Characteristics: tag -> keyword, read from
+    the table itself so a new revision of the table grows the corpus."""
+    table = Path(__file__).resolve().parents[2] / "app" / "data" / "ps3.15-table-e.1-1.json"
+    rows = json.loads(table.read_text("utf-8"))
+    kept: dict[int, str] = {}
+    for row in rows:
+        tag_text = row["tag"].strip("()").replace(",", "")
+        if "X" in tag_text or "G" in tag_text:
+            continue  # repeating groups and private attributes
+        tag = int(tag_text, 16)
+        if tag in DicomDictionary and DicomDictionary[tag][0] == "SQ" and any(
+            row.get(option) in ("C", "K")
+            for option in ("cleanDescOpt", "cleanStructContOpt", "rtnPatCharsOpt",
+                           "cleanGraphOpt")
+        ):
+            kept[tag] = DicomDictionary[tag][4]
+    return kept
+
+
+#: tag -> keyword of every sequence the claimed options keep (E.1-1 "C" or "K").
+KEPT_SEQUENCES = _kept_sequences()
 
 
 def uid(n: int) -> str:
@@ -107,6 +165,106 @@ def _nested(level: int) -> Dataset:
     if level < 3:
         item.AnatomicRegionModifierSequence = Sequence([_nested(level + 1)])
     return item
+
+
+def _code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "SCT"
+    item.CodeMeaning = meaning
+    return item
+
+
+def unlisted(item: Dataset, level: int, label: str) -> Dataset:
+    """Plant attributes that no allow-list group names in ``item``, and one level deeper.
+
+    The issuer and namespace attributes of an accession or order (PS3.3 10.17 HL7v2
+    Hierarchic Designator Macro) and institution codes are what a hospital's name or
+    code hides in; they must not survive inside a kept sequence, at any depth.
+    """
+    item.InstitutionName = f"PHIKEPT{min(level, 3)} {label}"
+    issuer = Dataset()
+    issuer.LocalNamespaceEntityID = f"PHINAMESPACE {label}"
+    issuer.UniversalEntityID = f"PHIUNIVERSAL {label}"
+    issuer.UniversalEntityIDType = "DNS"
+    item.IssuerOfAccessionNumberSequence = Sequence([issuer])
+    item.InstitutionCodeSequence = Sequence([_code_item("PHIINSTCODE", f"PHIINSTCODE {label}")])
+    return item
+
+
+def _kept_item(keyword: str) -> Dataset:
+    """One item for a kept sequence: a coded concept (allowed) with unlisted attributes at
+    depths 1, 2 and 3 (the item, a nested code sequence, and an issuer inside that)."""
+    item = _code_item("44808001", "Conduction disorder of the heart")
+    unlisted(item, 1, keyword)
+    inner = unlisted(_code_item("39607008", "Lung structure"), 2, keyword)
+    deepest = Dataset()
+    deepest.UniversalEntityID = f"PHIKEPT3 {keyword}"
+    deepest.LocalNamespaceEntityID = "PHIKEPT3"
+    inner.IssuerOfPatientIDQualifiersSequence = Sequence([deepest])
+    item.ConceptNameCodeSequence = Sequence([inner])
+    if keyword == "RequestAttributesSequence":
+        # the identifiers of the order itself (PS3.3 C.7.3.1 Request Attributes Macro)
+        item.AccessionNumber = "PHIACC777"
+        item.RequestedProcedureID = "PHIREQPROC"
+        item.ScheduledProcedureStepID = "PHISPSID"
+        item.IssuerOfPatientID = "PHIISSUER"
+        item.PlacerOrderNumberImagingServiceRequest = "PHIPLACER"
+        item.FillerOrderNumberImagingServiceRequest = "PHIFILLER"
+        order = Dataset()
+        order.LocalNamespaceEntityID = "PHIORDERNS"
+        order.UniversalEntityID = "PHIORDERNS.example.org"
+        order.UniversalEntityIDType = "DNS"
+        item.OrderPlacerIdentifierSequence = Sequence([order])
+        item.OrderFillerIdentifierSequence = Sequence([order])
+        item.RequestedProcedureDescription = "CT CHEST PHIDOE"
+        item.RequestedProcedureCodeSequence = Sequence(
+            [unlisted(_code_item("399208008", "Chest CT"), 2, "requested")])
+    return item
+
+
+def plant_kept_sequences(ds: Dataset) -> None:
+    """Give ``ds`` every kept sequence (those it has already are left to its builder)."""
+    for tag, keyword in KEPT_SEQUENCES.items():
+        if tag not in ds:
+            ds.add_new(tag, "SQ", Sequence([_kept_item(keyword)]))
+
+
+def plant_people_and_conditions(ds: Dataset) -> None:
+    """Identifiers of the Patient, Study, Series and Clinical Trial modules that are Type
+    1C/2C or condition one (C.7.1.1, C.7.1.3, C.7.2.1, C.7.3.1): the validator tests
+    that they go, or stay as required, in pairs."""
+    ds.ResponsiblePerson = "PHIRESPONSIBLE^A"
+    ds.ResponsiblePersonRole = "PARENT"
+    other = Dataset()
+    other.PatientID = "PHIOTHERSEQ"
+    other.IssuerOfPatientID = "PHIISSUER"
+    other.TypeOfPatientID = "TEXT"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.IssuerOfPatientID = "PHIISSUER"
+    ds.IssuerOfPatientIDQualifiersSequence = Sequence([unlisted(Dataset(), 1, "issuer")])
+    person = Dataset()
+    person.PersonIdentificationCodeSequence = Sequence([_code_item("PHIREFID", "PHIREFID")])
+    person.InstitutionName = "PHIHOSPITAL"
+    ds.ReferringPhysicianIdentificationSequence = Sequence([person])
+    ds.PatientBirthTime = "101500"
+    ds.PatientMotherBirthName = "PHIMOTHER^M"
+    ds.MilitaryRank = "PHIRANK"
+    ds.CountryOfResidence = "PHICOUNTRY"
+    ds.ConsultingPhysicianName = "PHICONSULT^C"
+    ds.PhysiciansOfRecord = "PHIRECORD^R"
+    ds.NameOfPhysiciansReadingStudy = "PHIREADER^R"
+    ds.RequestingPhysician = "PHIREQUESTER^Q"
+    ds.PerformedProcedureStepID = "PHIPPSID"
+    ds.PerformedProcedureStepStartDate = STUDY_DATE
+    ds.PerformedStationName = "PHIPERFSTATION"
+    ds.PerformedLocation = "PHILOCATION"
+    ds.ClinicalTrialSponsorName = "PHISPONSOR"
+    ds.ClinicalTrialProtocolID = "PHIPROTOCOL 1"
+    ds.ClinicalTrialProtocolName = "PHIPROTOCOL name"
+    ds.ClinicalTrialSiteID = "PHISITE 1"
+    ds.ClinicalTrialSiteName = "PHISITE name"
+    ds.ClinicalTrialSubjectID = "PHISUBJECT 1"
 
 
 def plant(ds: Dataset, *, patient: str = "PHIMRN123456", study: int = 1, series: int = 10,
@@ -161,6 +319,8 @@ def plant(ds: Dataset, *, patient: str = "PHIMRN123456", study: int = 1, series:
     ds.ReferencedImageSequence = Sequence([ref])
     ds.AnatomicRegionSequence = Sequence([_nested(1)])
     _private_block(ds, 0x0009, "top")
+    plant_kept_sequences(ds)
+    plant_people_and_conditions(ds)
     return ds
 
 
@@ -342,6 +502,7 @@ def sr_document(*, referenced_sop: int = 100, study: int = 1) -> Dataset:
     ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic Imaging Report")])
     ds.ContinuityOfContent = "SEPARATE"
     ds.ContentSequence = Sequence([observer, organisation, when, day, container])
+    _plant_tree(ds.ContentSequence, 1)
     evidence_sop = Dataset()
     evidence_sop.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     evidence_sop.ReferencedSOPInstanceUID = uid(referenced_sop)
@@ -353,6 +514,16 @@ def sr_document(*, referenced_sop: int = 100, study: int = 1) -> Dataset:
     evidence.ReferencedSeriesSequence = Sequence([evidence_series])
     ds.CurrentRequestedProcedureEvidenceSequence = Sequence([evidence])
     return ds
+
+
+def _plant_tree(items: Sequence, depth: int) -> None:
+    """Unlisted attributes in every SR content item, at every depth of the tree."""
+    for node in items:
+        node.InstitutionName = f"PHITREE depth {depth}"
+        node.AccessionNumber = "PHIACC777"
+        unlisted(node, depth, f"PHITREE {depth}")
+        if "ContentSequence" in node:
+            _plant_tree(node.ContentSequence, depth + 1)
 
 
 def ultrasound(*, declared: str | None = None) -> Dataset:

@@ -110,6 +110,30 @@ def test_free_text_short_answers_need_exact_match() -> None:
     assert marking.match_free_text("ptx", ["pneumothorax"], table) == "pneumothorax"
 
 
+def test_free_text_marking_reads_the_case_diagnosis(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    # Restating the case's own diagnosis adds nothing; words from elsewhere still count.
+    learner = people["learner"]
+    qs.freetext.case.diagnosis = "Right pneumothorax after a stab wound"
+    session.flush()
+    attempt = attempts.start_attempt(
+        session, qs.case_set.slug, actor=learner, mode="practice", now=NOW
+    )
+    answer = attempts.answer_question(
+        session,
+        attempt.id,
+        qs.freetext.id,
+        {"text": "pneumothorax after a stab wound"},
+        actor=learner,
+        now=NOW,
+    )
+    assert answer.correct and answer.matched == "pneumothorax"
+    assert not marking.mark(qs.freetext, {"text": "pneumothorax after a gunshot wound"}).correct
+    qs.freetext.case.diagnosis = ""
+    assert not marking.mark(qs.freetext, {"text": "pneumothorax after a stab wound"}).correct
+
+
 def test_scoring_single_multiple_hotspot(session: Session, qs: QuizSet) -> None:
     single_right = [o.id for o in qs.single.options if o.correct]
     assert marking.mark(qs.single, {"option_ids": single_right}).correct

@@ -738,6 +738,12 @@ TABLE: dict[tuple[str, str], Targets] = {
     ("GET", "/admin/quarantine/<int:item_id>/image"): one(
         "held", lambda w: f"/admin/quarantine/{w.held_id}/image", by_role(Role.ADMIN, 200)
     ),
+    ("GET", "/admin/quarantine/<int:item_id>/ocr"): one(
+        "held", lambda w: f"/admin/quarantine/{w.held_id}/ocr", by_role(Role.ADMIN, 200)
+    ),
+    ("GET", "/admin/quarantine/<int:item_id>/preview"): one(
+        "held", lambda w: f"/admin/quarantine/{w.held_id}/preview", by_role(Role.ADMIN, 200)
+    ),
     ("POST", "/admin/quarantine/<int:item_id>/delete"): one(
         "held", lambda w: f"/admin/quarantine/{w.held_id}/delete", by_role(Role.ADMIN)
     ),

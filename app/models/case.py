@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -39,8 +40,12 @@ SECTION_FIELDS = (
     "teaching_points",
     "references",
 )
-# Revealed only on request in "unknown" mode (progressive reveal).
-HIDDEN_IN_UNKNOWN_MODE = ("diagnosis_text", "differential", "discussion", "teaching_points")
+
+
+def new_unknown_token() -> str:
+    """The opaque name of a case read as an unknown (/unknowns/<token>): 96 random bits,
+    so the URL says nothing about the slug, the title or the diagnosis (issue 15)."""
+    return secrets.token_urlsafe(12)
 
 
 class Case(Base):
@@ -66,6 +71,7 @@ class Case(Base):
     case_of_the_day_eligible: Mapped[bool] = mapped_column(default=True)
     # Optimistic concurrency: a save names the revision it started from.
     revision: Mapped[int] = mapped_column(default=1)
+    unknown_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_unknown_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     published_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -167,3 +167,18 @@ class Certificate(Base):
     @property
     def valid(self) -> bool:
         return self.revoked_at is None
+
+
+class UnknownReveal(Base):
+    """How far a signed-in reader has revealed a case read as an unknown (issue 15): 0 history
+    and images, 1 findings, 2 diagnosis, 3 discussion and references. Visitors keep theirs
+    in the Flask session."""
+
+    __tablename__ = "unknown_reveals"
+    __table_args__ = (UniqueConstraint("user_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -248,7 +248,17 @@ def list_sets(session: Session, *, actor: User | None) -> list[CaseSet]:
 
 
 def neighbours(cases: list[Case], slug: str) -> tuple[Case | None, Case | None, int]:
-    """(previous, next, 1-based position) of ``slug`` in a set's readable cases."""
+    """(previous, next, 1-based position) of a case in a set's readable cases.
+
+    ``slug`` is the case's slug or its 1-based position in the set: the set's own pages link
+    by position, because a slug may name the diagnosis (issue 15); a case whose slug is all
+    digits is then reached by its position only.
+    """
+    if slug.isdigit() and len(slug) < 6:
+        position = int(slug)
+        if not 1 <= position <= len(cases):
+            raise NotFound("That case is not in this set.")
+        slug = cases[position - 1].slug
     for index, case in enumerate(cases):
         if case.slug == slug:
             previous = cases[index - 1] if index > 0 else None

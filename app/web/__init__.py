@@ -24,6 +24,7 @@ from app.web import (
     search,
     security,
     sets,
+    unknowns,
 )
 
 
@@ -40,7 +41,7 @@ def init_app(app: Flask) -> None:
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
-    for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes):
+    for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes, unknowns):
         app.register_blueprint(module.bp)
     app.register_blueprint(quizzes.api)
     app.register_blueprint(credit.bp)

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from app.db import get_session, utcnow
 from app.domain import QuestionKind
 from app.errors import IdentifiersFound, Invalid, TeachfileError
-from app.models import Answer, Attempt, AttemptMode, AttemptStatus, Question
+from app.models import Attempt, AttemptMode, AttemptStatus, Question
 from app.services import credit
 from app.services.access import Permission, can
 from app.services.quizzes import (
@@ -63,21 +63,16 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _images(question: Question | None) -> list[stacks.FrameRef]:
-    """A question page's key images (a hotspot question shows its series in the viewer)."""
-    if question is None or question.kind == QuestionKind.HOTSPOT:
-        return []
-    return stacks.question_images(get_session(), question)
-
-
-def _hotspot(
-    question: Question | None, answer: Answer | None, shown: dict[str, Any] | None = None
-) -> stacks.HotspotView | None:
-    """The viewer of a hotspot question, opened on the learner's click if they gave one."""
-    if question is None or question.kind != QuestionKind.HOTSPOT:
+def _view(
+    question: Question | None, response: dict[str, Any] | None, *, feedback: bool
+) -> stacks.QuestionViewer | None:
+    """A question page's viewer: on the learner's click if any, the hotspot's target once
+    feedback is shown."""
+    if question is None:
         return None
-    response = answer.response if answer else (shown or {}).get("response")
-    return stacks.hotspot_view(get_session(), question, response, actor=current_actor())
+    return stacks.question_viewer(
+        get_session(), question, response, actor=current_actor(), with_target=feedback
+    )
 
 
 # --------------------------------------------------------------------------- taking a quiz
@@ -135,6 +130,7 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index = questions.index(following) if following is not None else None
     question = questions[index] if index is not None else None
     show_feedback = question is not None and attempts.feedback_allowed(current, question.id)
+    given = answered.get(question.id) if question else None
     return render_template(
         "quizzes/attempt.html",
         attempt=current,
@@ -147,8 +143,10 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         feedback=attempts.question_feedback(current, question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
-        images=_images(question),
-        hotspot=_hotspot(question, answered.get(question.id) if question else None),
+        case_named=question is not None
+        and show_feedback
+        and attempts.case_feedback_allowed(session, current, question),
+        view=_view(question, given.response if given else None, feedback=show_feedback),
         seconds_left=attempts.seconds_left(current, utcnow()),
     )
 
@@ -217,10 +215,17 @@ def result(attempt_id: int) -> ResponseReturnValue:
         (q, attempts.question_feedback(current, q, answered.get(q.id)))
         for q in attempts.attempt_questions(session, current)
     ]
+    # Hotspot feedback shows the target and the learner's mark in the viewer.
+    views = {
+        q.id: _view(q, fb["response"], feedback=True)
+        for q, fb in review
+        if q.kind == QuestionKind.HOTSPOT
+    }
     return render_template(
         "quizzes/result.html",
         attempt=current,
         review=review,
+        views=views,
         status=credit.credit_status(session, current, today=_today()),
     )
 
@@ -283,8 +288,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         options=reviews.review_options(item),
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
-        images=_images(item.question),
-        hotspot=_hotspot(item.question, None, shown),
+        view=_view(item.question, (shown or {}).get("response"), feedback=shown is not None),
         remaining=len(reviews.due_reviews(session, actor=signed_in_actor(), today=_today())),
     ), status_code
 
@@ -509,7 +513,10 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if attempts.feedback_allowed(given.attempt, question_id):
-        out["feedback"] = attempts.question_feedback(given.attempt, given.question, given)
+        named = attempts.case_feedback_allowed(session, given.attempt, given.question)
+        out["feedback"] = attempts.question_feedback(
+            given.attempt, given.question, given, with_case=named
+        )
     return out
 
 

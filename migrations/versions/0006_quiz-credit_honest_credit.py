@@ -1,7 +1,7 @@
 """honest credit: exam time limits, credit provider, accreditation statement, credit type
 
 Revision ID: 0006_quiz_credit
-Revises: 0006_phi_gate
+Revises: 0006_quiz_unknowns
 Create Date: 2026-12-04 18:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import app.db
 
 revision: str = "0006_quiz_credit"
-down_revision: str | None = "0006_phi_gate"
+down_revision: str | None = "0006_quiz_unknowns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -228,6 +228,17 @@ def close_if_overdue(session: Session, attempt: Attempt, *, actor: User, now: da
     return True
 
 
+def case_feedback_allowed(session: Session, attempt: Attempt, question: Question) -> bool:
+    """Whether feedback may name the question's case (title, diagnosis): only once every
+    question of the attempt on that case may show its answer, since the title of a case
+    names the diagnosis that its next question asks for (issue 15)."""
+    return all(
+        feedback_allowed(attempt, q.id)
+        for q in attempt_questions(session, attempt)
+        if q.case_id == question.case_id
+    )
+
+
 def answer_question(
     session: Session,
     attempt_id: int,
@@ -376,7 +387,12 @@ def attempt_result(session: Session, attempt_id: int, *, actor: User) -> dict[st
             review.append(
                 {
                     "question": public_question(question, attempt_order(attempt, question)),
-                    "feedback": question_feedback(attempt, question, answered.get(question.id)),
+                    "feedback": question_feedback(
+                        attempt,
+                        question,
+                        answered.get(question.id),
+                        with_case=case_feedback_allowed(session, attempt, question),
+                    ),
                 }
             )
         else:
@@ -400,7 +416,7 @@ def question_view(attempt: Attempt, question: Question) -> dict[str, Any]:
 
 
 def question_feedback(
-    attempt: Attempt, question: Question, answer: Answer | None
+    attempt: Attempt, question: Question, answer: Answer | None, *, with_case: bool = True
 ) -> dict[str, Any]:
     """:func:`feedback` with the options in this attempt's order."""
-    return feedback(question, answer, attempt_order(attempt, question))
+    return feedback(question, answer, attempt_order(attempt, question), with_case=with_case)

@@ -230,6 +230,12 @@ class CaseSet(Base):
     review_date: Mapped[date | None]
     expiry_date: Mapped[date | None]
     evaluation: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Issue 15: an exam's time limit in minutes (None: untimed), enforced by the server.
+    time_limit_minutes: Mapped[int | None]
+    # Who issues and accredits the credit; empty means the TEACHFILE_CREDIT_* defaults.
+    credit_provider: Mapped[str] = mapped_column(String(300), default="")
+    accreditation_statement: Mapped[str] = mapped_column(Text, default="")
+    credit_type: Mapped[str] = mapped_column(String(200), default="")
 
     institution: Mapped[Institution | None] = relationship()
     created_by: Mapped[User | None] = relationship()

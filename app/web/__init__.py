@@ -13,6 +13,7 @@ from app.web import (
     api,
     auth,
     cases,
+    credit,
     discussion,
     errors,
     health,
@@ -43,6 +44,8 @@ def init_app(app: Flask) -> None:
     for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes, unknowns):
         app.register_blueprint(module.bp)
     app.register_blueprint(quizzes.api)
+    app.register_blueprint(credit.bp)
+    app.register_blueprint(credit.api)
     app.register_blueprint(discussion.bp)
     app.register_blueprint(discussion.api)
     app.register_blueprint(health.bp)

@@ -359,9 +359,14 @@ def test_attempt_limit(
         attempts.finish_attempt(session, attempt.id, actor=learner)
     session.commit()
     assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
-    with pytest.raises(Conflict, match="all 2 attempts"):
+    with pytest.raises(Conflict, match="all 2 exam attempts"):
         attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     assert session.scalar(select(func.count(Attempt.id))) == 2
+    # Practice is unlimited and never uses up an exam attempt (issue 15).
+    for _ in range(3):
+        practice = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
+        attempts.finish_attempt(session, practice.id, actor=learner)
+    assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
 
 
 def test_bad_answers_change_nothing(
@@ -543,6 +548,8 @@ def test_statistics_and_rescoring(
 
 # --------------------------------------------------------------------------- credit
 
+ISSUER = credit.Issuer("Teachfile test provider", "Accredited for testing.", "CE hours")
+
 
 def _passed_attempt(session: Session, qs: QuizSet, learner: User) -> Attempt:
     attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
@@ -565,6 +572,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation={"bias": "Yes"},
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="Attest"):
@@ -575,6 +583,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=False,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="hours"):
@@ -585,12 +594,20 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours="-1",
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     session.rollback()
     assert session.scalar(select(func.count(Certificate.id))) == 0
     cert = credit.claim_credit(
-        session, attempt.id, actor=learner, evaluation=EVALUATION, hours="5", attested=True, now=NOW
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation=EVALUATION,
+        hours="5",
+        attested=True,
+        issuer=ISSUER,
+        now=NOW,
     )
     session.commit()
     assert cert.hours == 2.0  # capped at the set's credit hours
@@ -603,6 +620,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     check = credit.verify_certificate(session, cert.token)
@@ -613,6 +631,9 @@ def test_claim_credit_revoke_and_verify(
         "activity": "Chest emergencies",
         "date": "2026-11-23",
         "hours": 2.0,
+        "credit_type": "CE hours",
+        "provider": "Teachfile test provider",
+        "accreditation_statement": "Accredited for testing.",
         "revoked_on": None,
     }
     for tampered in (cert.token[:-1] + ("A" if cert.token[-1] != "A" else "B"), "x", "../etc"):
@@ -669,6 +690,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     passed = _passed_attempt(session, qs, learner)
@@ -681,6 +703,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=late,
         )
     with pytest.raises(NotFound):
@@ -691,6 +714,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     assert session.scalar(select(func.count(Certificate.id))) == 0

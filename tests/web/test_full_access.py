@@ -307,7 +307,13 @@ def build_world(session: Session, config: intake.IntakeConfig) -> World:
     )
     attempts.finish_attempt(session, attempt.id, actor=learner)
     certificate = credit.claim_credit(
-        session, attempt.id, actor=learner, evaluation={"met": "5"}, hours=1, attested=True
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation={"met": "5"},
+        hours=1,
+        attested=True,
+        issuer=credit.Issuer("Provider", "Accredited.", "CE hours"),
     )
     reviews.schedule_review(session, learner.id, question, correct=False, today=date.today())
     w.attempt_id, w.certificate = attempt.id, certificate.token

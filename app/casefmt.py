@@ -20,6 +20,7 @@ Writing is deterministic (fixed key order, fixed YAML and JSON style), so
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import re
@@ -52,18 +53,28 @@ __all__ = [
     "Polygon",
     "QuizOption",
     "QuizQuestion",
+    "SetCredit",
+    "SetFile",
     "iter_case_folders",
+    "iter_set_files",
     "read_case_folder",
+    "read_set_file",
     "render_annotations_json",
     "render_case_md",
     "render_quiz_yaml",
+    "render_set_yaml",
     "write_case_folder",
+    "write_set_file",
 ]
 
 CASE_MD: Final = "case.md"
 QUIZ_YAML: Final = "quiz.yaml"
 ANNOTATIONS_JSON: Final = "annotations.json"
 DICOM_DIR: Final = "dicom"
+#: Case sets (courses) live beside the case folders: ``<root>/_sets/<slug>.yaml``.
+SETS_DIR: Final = "_sets"
+MAX_SET_YAML: Final = 100_000
+MAX_SET_CASES: Final = 200
 
 #: Caps (bytes). A long case.md is ~30 kB; seven sections at the Markdown field cap is 140 kB.
 MAX_CASE_MD: Final = 200_000
@@ -698,6 +709,158 @@ def iter_case_folders(root: Path) -> Iterator[Path]:
             yield entry
 
 
+# --- case sets ------------------------------------------------------------------------------
+
+
+@dataclass
+class SetCredit:
+    """A set's continuing-education settings (``credit:`` in a set file)."""
+
+    hours: float
+    passing_score: int = 70
+    max_attempts: int | None = None
+    time_limit_minutes: int | None = None
+    faculty: str = ""
+    disclosures: str = ""
+    provider: str = ""
+    accreditation_statement: str = ""
+    credit_type: str = ""
+    release_date: _dt.date | None = None
+    review_date: _dt.date | None = None
+    expiry_date: _dt.date | None = None
+    evaluation: list[str] = field(default_factory=list)  # "rating: prompt" / "text: prompt"
+
+
+@dataclass
+class SetFile:
+    """One case set as ``_sets/<slug>.yaml`` gives it: cases by slug, in order."""
+
+    slug: str
+    title: str
+    description: str = ""
+    objectives: str = ""
+    visibility: str = "public"
+    cases: list[str] = field(default_factory=list)
+    credit: SetCredit | None = None
+
+
+_SET_FIELDS: Final = ("title", "description", "objectives", "visibility", "cases", "credit")
+_CREDIT_FIELDS: Final = (
+    "hours", "passing_score", "max_attempts", "time_limit_minutes", "faculty", "disclosures",
+    "provider", "accreditation_statement", "credit_type", "release_date", "review_date",
+    "expiry_date", "evaluation",
+)
+
+
+def _date(c: _Checker, value: object, where: str) -> _dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise c.fail(where, "expected a date written YYYY-MM-DD")
+
+
+def _optional_int(c: _Checker, value: object, where: str, top: int) -> int | None:
+    if value is None:
+        return None
+    number = c.integer(value, where)
+    if number > top:
+        raise c.fail(where, f"must be at most {top}")
+    return number
+
+
+def _parse_credit(c: _Checker, raw: object) -> SetCredit:
+    d = c.mapping(raw, "credit", _CREDIT_FIELDS)
+    hours = c.number(d.get("hours"), "credit.hours")
+    if not 0 < hours <= 100:
+        raise c.fail("credit.hours", "credit hours are between 0 and 100")
+    evaluation = c.texts(c.list_of(d.get("evaluation") or [], "credit.evaluation", 20),
+                         "credit.evaluation")
+    for i, line in enumerate(evaluation):
+        kind, sep, prompt = line.partition(":")
+        if not sep or kind.strip() not in ("rating", "text") or not prompt.strip():
+            raise c.fail(f"credit.evaluation[{i + 1}]",
+                         "write 'rating: question' or 'text: question'")
+    return SetCredit(
+        hours=float(hours),
+        passing_score=_optional_int(c, d.get("passing_score", 70), "credit.passing_score",
+                                    100) or 70,
+        max_attempts=_optional_int(c, d.get("max_attempts"), "credit.max_attempts", 100),
+        time_limit_minutes=_optional_int(c, d.get("time_limit_minutes"),
+                                         "credit.time_limit_minutes", 1440),
+        faculty=c.text(d.get("faculty"), "credit.faculty"),
+        disclosures=c.text(d.get("disclosures", ""), "credit.disclosures", required=True),
+        provider=c.text(d.get("provider"), "credit.provider", limit=300),
+        accreditation_statement=c.text(d.get("accreditation_statement"),
+                                       "credit.accreditation_statement", limit=5_000),
+        credit_type=c.text(d.get("credit_type"), "credit.credit_type", limit=200),
+        release_date=_date(c, d.get("release_date"), "credit.release_date"),
+        review_date=_date(c, d.get("review_date"), "credit.review_date"),
+        expiry_date=_date(c, d.get("expiry_date"), "credit.expiry_date"),
+        evaluation=evaluation,
+    )
+
+
+def read_set_file(path: Path) -> SetFile:
+    """Read and validate one set file; the slug is the file's name without ``.yaml``.
+
+    Raises :class:`CaseFormatError` naming the file and the problem. The cases are
+    slugs of case folders; whether they exist is the importer's question.
+    """
+    path = Path(path)
+    slug = path.name.removesuffix(".yaml")
+    name = f"{SETS_DIR}/{path.name}"
+    if not SLUG_RE.fullmatch(slug) or not path.name.endswith(".yaml"):
+        raise CaseFormatError(
+            f"{name}: a set file is named <slug>.yaml, the slug 1-80 lowercase letters, "
+            "digits or hyphens"
+        )
+    if path.is_symlink():
+        raise CaseFormatError(f"{name}: symbolic links are not allowed")
+    c = _Checker(name)
+    data = c.mapping(_load_yaml(_read_text(path, MAX_SET_YAML), name), "", _SET_FIELDS)
+    cases = c.texts(c.list_of(data.get("cases"), "cases", MAX_SET_CASES), "cases")
+    if not cases:
+        raise c.fail("cases", "list at least one case (by its folder name)")
+    for i, case_slug in enumerate(cases):
+        if not SLUG_RE.fullmatch(case_slug):
+            raise c.fail(f"cases[{i + 1}]", f"{case_slug!r} is not a case folder name")
+    if len(set(cases)) != len(cases):
+        raise c.fail("cases", "a case is listed twice")
+    raw_credit = data.get("credit")
+    return SetFile(
+        slug=slug,
+        title=c.text(data.get("title"), "title", required=True, limit=MAX_TITLE_CHARS),
+        description=c.text(data.get("description"), "description"),
+        objectives=c.text(data.get("objectives"), "objectives"),
+        visibility=c.choice(data.get("visibility", "public"), "visibility", VISIBILITIES),
+        cases=cases,
+        credit=None if raw_credit is None else _parse_credit(c, raw_credit),
+    )
+
+
+def iter_set_files(root: Path) -> Iterator[Path]:
+    """Every ``<root>/_sets/*.yaml`` in name order (none if the folder is absent)."""
+    folder = Path(root) / SETS_DIR
+    if folder.is_symlink():
+        raise CaseFormatError(f"{SETS_DIR}/: symbolic links are not allowed")
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.suffix != ".yaml" or not entry.is_file():
+            raise CaseFormatError(
+                f"{SETS_DIR}/{entry.name}: unexpected entry (set files are <slug>.yaml)"
+            )
+        yield entry
+
+
 # --- writing --------------------------------------------------------------------------------
 
 
@@ -871,3 +1034,34 @@ def write_case_folder(case: CaseFolder, dest: Path,
         target = dest / DICOM_DIR / Path(*rel.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(target, data)
+
+
+def render_set_yaml(spec: SetFile) -> str:
+    """A set file's text (fields in documented order, empty ones left out)."""
+    data: dict[str, Any] = {"title": spec.title}
+    for key in ("description", "objectives"):
+        if getattr(spec, key):
+            data[key] = getattr(spec, key)
+    data["visibility"] = spec.visibility
+    data["cases"] = list(spec.cases)
+    if spec.credit is not None:
+        credit: dict[str, Any] = {}
+        for key in _CREDIT_FIELDS:
+            value = getattr(spec.credit, key)
+            if isinstance(value, _dt.date):
+                value = value.isoformat()
+            if value not in (None, "", []):
+                credit[key] = list(value) if isinstance(value, list) else value
+        data["credit"] = credit
+    return _dump_yaml(data)
+
+
+def write_set_file(spec: SetFile, root: Path) -> Path:
+    """Write ``root/_sets/<slug>.yaml`` atomically; returns its path."""
+    if not SLUG_RE.fullmatch(spec.slug):
+        raise CaseFormatError(f"{spec.slug!r}: not a valid set name")
+    folder = Path(root) / SETS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec.slug}.yaml"
+    _atomic_write(path, render_set_yaml(spec).encode("utf-8"))
+    return path

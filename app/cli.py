@@ -91,7 +91,8 @@ def prepare(app: Flask) -> tuple[str, str] | None:
             empty = library.library_is_empty(session)
     if empty and app.config["LOAD_SAMPLE_CASES"] and SAMPLE_CASES.is_dir():
         loaded = _import_folders(app, SAMPLE_CASES, institution_name=None)
-        click.echo(f"Loaded {loaded} sample cases from {SAMPLE_CASES}.")
+        sets = _import_sets(app, SAMPLE_CASES, institution_name=None)
+        click.echo(f"Loaded {loaded} sample cases and {sets} case sets from {SAMPLE_CASES}.")
     search.reconcile_index(database.sessionmaker, app.config["DATA_DIR"])
     return credentials
 
@@ -112,6 +113,30 @@ def _import_folders(app: Flask, root: Path, institution_name: str | None) -> int
                     session, folder, institution=institution, config=intake_config(app)
                 )
                 _say_if_held(case)
+            loaded += 1
+        except TeachfileError as err:
+            click.echo(f"Error: {err.message}", err=True)
+    return loaded
+
+
+def _import_sets(app: Flask, root: Path, institution_name: str | None) -> int:
+    """Import every ``root/_sets/*.yaml`` (after the cases they list), each in its own
+    transaction; a bad file is reported on stderr and the others still load."""
+    loaded = 0
+    try:
+        paths = list(casefmt.iter_set_files(root))
+    except TeachfileError as err:
+        click.echo(f"Error: {err.message}", err=True)
+        return 0
+    for path in paths:
+        try:
+            with get_db(app).sessionmaker.begin() as session:
+                institution = (
+                    library.sample_institution(session)
+                    if institution_name is None
+                    else accounts.get_institution_by_name(session, institution_name)
+                )
+                library.import_set_file(session, path, institution=institution)
             loaded += 1
         except TeachfileError as err:
             click.echo(f"Error: {err.message}", err=True)
@@ -391,7 +416,8 @@ def import_cases_command(directory: Path, institution: str) -> None:
         click.echo("Imported 1 case.")
         return
     count = _import_folders(app, directory, institution)
-    click.echo(f"Imported {count} case(s).")
+    sets = _import_sets(app, directory, institution)
+    click.echo(f"Imported {count} case(s)" + (f" and {sets} case set(s)." if sets else "."))
 
 
 @cli.command("export-case")
@@ -404,6 +430,19 @@ def export_case_command(slug: str, directory: Path) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     with get_db(app).sessionmaker() as session:
         dest = library.export_case(session, slug, directory, config=intake_config(app))
+    click.echo(f"Exported to {dest}")
+
+
+@cli.command("export-set")
+@click.argument("slug")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+@_one_line_errors
+def export_set_command(slug: str, directory: Path) -> None:
+    """Write case set SLUG as DIRECTORY/_sets/SLUG.yaml (export its cases with export-case)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with get_db(app).sessionmaker() as session:
+        dest = library.export_set(session, slug, directory)
     click.echo(f"Exported to {dest}")
 
 

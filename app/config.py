@@ -45,6 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "LOAD_SAMPLE_CASES": True,
     # Rendered frames and thumbnails under renders/ (rebuildable), evicted LRU past this.
     "RENDER_CACHE_BYTES": 2 * 1024**3,
+    # What a certificate names when its set does not say (issue 15): who issues the
+    # credit, the accreditation statement, and the kind of credit.
+    "CREDIT_PROVIDER": "Teachfile sample library",
+    "ACCREDITATION_STATEMENT": (
+        "This activity is not accredited: set TEACHFILE_ACCREDITATION_STATEMENT to the "
+        "statement your accrediting body requires."
+    ),
+    "CREDIT_TYPE": "Continuing-education hours",
 }
 
 _SECRET_FILES = {"SECRET_KEY": "secret_key", "DEID_SECRET": "deid_secret"}

@@ -50,6 +50,13 @@ class Conflict(TeachfileError):
     default_code = "conflict"
 
 
+class TooLarge(TeachfileError):
+    """The input is larger than this server accepts (HTTP 413)."""
+
+    status = 413
+    default_code = "too-large"
+
+
 class TooManyRequests(TeachfileError):
     """Throttled: try again later."""
 

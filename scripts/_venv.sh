@@ -1,4 +1,4 @@
-# Shared by serve.sh and test.sh: make ./.venv with Python >= 3.11.
+# Shared by serve.sh and test.sh: make ./.venv with Python >= 3.11, and install Debian packages.
 VENV="${TEACHFILE_VENV:-.venv}"
 
 ensure_venv() {
@@ -23,4 +23,27 @@ ensure_venv() {
         fi
     fi
     "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+}
+
+# Debian packages are collected in need_apt, then installed by install_apt.
+need_apt=()
+
+# What the server itself needs: tesseract reads burned-in text (app/dicom/ocr.py); without
+# it an ultrasound that declares none cannot be checked and is held for review.
+need_runtime_apt() {
+    command -v tesseract >/dev/null || need_apt+=(tesseract-ocr)
+    compgen -G "/usr/share/tesseract-ocr/*/tessdata/eng.traineddata" >/dev/null \
+        || need_apt+=(tesseract-ocr-eng)
+}
+
+# Install need_apt as root; otherwise say what is missing and return 1.
+install_apt() {
+    [ ${#need_apt[@]} -gt 0 ] || return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Error: need Debian packages ${need_apt[*]}; run as root or install them." >&2
+        return 1
+    fi
+    echo "Installing Debian packages: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 }

@@ -378,3 +378,51 @@ def test_pinned_last_round_trips_through_quiz_yaml(tmp_path: Path) -> None:
           "  - {text: b, pinned_last: 'yes'}\n")
     with pytest.raises(CaseFormatError, match="pinned_last: expected true or false"):
         read_case_folder(folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("title: T\ncases: [a]\nmode: exam\n", "unknown field 'mode'"),
+        ("title: T\n", "cases: expected a list"),
+        ("title: T\ncases: []\n", "list at least one case"),
+        ("title: T\ncases: [a, a]\n", "listed twice"),
+        ("title: T\ncases: [Bad_Name]\n", "not a case folder name"),
+        ("title: T\ncases: [a]\ncredit: {hours: 1}\n", "disclosures: must not be empty"),
+        ("title: T\ncases: [a]\ncredit: {hours: 0, disclosures: x}\n", "between 0 and 100"),
+        (
+            "title: T\ncases: [a]\ncredit: {hours: 1, disclosures: x, expiry_date: soon}\n",
+            "YYYY-MM-DD",
+        ),
+        (
+            "title: T\ncases: [a]\ncredit: {hours: 1, disclosures: x, evaluation: [essay]}\n",
+            "rating: question",
+        ),
+    ],
+)
+def test_set_file_errors_name_the_file_and_field(tmp_path: Path, text: str, problem: str) -> None:
+    from app.casefmt import read_set_file
+
+    path = tmp_path / "_sets" / "my-set.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(CaseFormatError) as err:
+        read_set_file(path)
+    assert "_sets/my-set.yaml" in err.value.message and problem in err.value.message
+
+
+def test_set_file_reads_credit_settings(tmp_path: Path) -> None:
+    from datetime import date
+
+    from app.casefmt import read_set_file
+
+    path = tmp_path / "exam.yaml"
+    path.write_text(
+        "title: Exam\ncases: [a, b]\ncredit:\n  hours: 1.5\n  disclosures: None\n"
+        "  time_limit_minutes: 20\n  expiry_date: 2030-01-31\n"
+        "  evaluation: ['rating: Objectives met']\n"
+    )
+    spec = read_set_file(path)
+    assert spec.slug == "exam" and spec.cases == ["a", "b"] and spec.credit is not None
+    assert spec.credit.hours == 1.5 and spec.credit.time_limit_minutes == 20
+    assert spec.credit.expiry_date == date(2030, 1, 31) and spec.credit.passing_score == 70

@@ -17,6 +17,7 @@ ADAPTERS = (
     "app.casefmt",
     "app.markup",
     "app.rendercache",
+    "app.charts",
     "app.textscan",
 )
 

@@ -35,7 +35,7 @@ def test_first_run_loads_every_shipped_case(library_app: Flask) -> None:
     assert result.exit_code == 0, result.output
     folders = list(casefmt.iter_case_folders(CASES))
     assert len(folders) >= 10
-    assert f"Loaded {len(folders)} sample cases" in result.output
+    assert f"Loaded {len(folders)} sample cases and 2 case sets" in result.output
     with get_db(library_app).sessionmaker() as session:
         loaded = session.scalars(select(Case)).all()
         assert {c.slug for c in loaded} == {f.name for f in folders}
@@ -46,6 +46,9 @@ def test_first_run_loads_every_shipped_case(library_app: Flask) -> None:
     client = library_app.test_client()
     for folder in folders:
         assert client.get(f"/cases/{folder.name}").status_code == 200
+    sets = client.get("/sets/").get_data(as_text=True)
+    for path in casefmt.iter_set_files(CASES):
+        assert casefmt.read_set_file(path).title.replace("'", "&#39;") in sets
     # A second start loads nothing twice.
     again = library_app.test_cli_runner().invoke(cli, ["init"])
     assert "Loaded" not in again.output
@@ -135,6 +138,102 @@ def test_import_refuses_a_malformed_folder_and_stores_nothing(
     assert result.exit_code == 1
     assert "case.md" in result.stderr
     assert session.scalar(select(func.count(Case.id))) == 0
+
+
+def test_a_newcomer_practises_reviews_passes_the_exam_and_verifies(library_app: Flask) -> None:
+    """Issue 15, item 8: out of the box there is a practice set and a credit exam to take."""
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.models import CaseSet, Role
+    from app.services import accounts, credit
+    from app.services.quizzes import attempts, reviews
+
+    assert library_app.test_cli_runner().invoke(cli, ["init"]).exit_code == 0
+    with get_db(library_app).sessionmaker() as session:
+        shipped = session.scalars(select(CaseSet).order_by(CaseSet.slug)).all()
+        assert all(s.status is CaseStatus.PUBLISHED for s in shipped)
+        practice = next(s for s in shipped if s.credit_hours is None)
+        exam = next(s for s in shipped if s.credit_hours is not None)
+        assert exam.time_limit_minutes and exam.accreditation_statement
+        learner = accounts.create_user(
+            session,
+            email="newcomer@example.org",
+            display_name="New Comer",
+            password="a long enough passphrase",
+            role=Role.LEARNER,
+        )
+        session.flush()
+
+        attempt = attempts.start_attempt(session, practice.slug, actor=learner, mode="practice")
+        first = attempts.attempt_questions(session, attempt)[0]
+        missed = {"text": "no idea"} if first.kind == "freetext" else _wrong(first)
+        assert not attempts.answer_question(
+            session, attempt.id, first.id, missed, actor=learner
+        ).correct
+        tomorrow = (utcnow() + timedelta(days=1)).date()
+        assert [
+            i.question_id for i in reviews.due_reviews(session, actor=learner, today=tomorrow)
+        ] == [first.id]
+
+        attempt = attempts.start_attempt(session, exam.slug, actor=learner, mode="exam")
+        for question in attempts.attempt_questions(session, attempt):
+            attempts.answer_question(
+                session, attempt.id, question.id, _right(session, question), actor=learner
+            )
+        finished = attempts.finish_attempt(session, attempt.id, actor=learner)
+        assert finished.passed and finished.score == 100.0
+        cert = credit.claim_credit(
+            session,
+            attempt.id,
+            actor=learner,
+            evaluation={item.id: "5" for item in credit.evaluation_form(exam)},
+            hours=0.5,
+            attested=True,
+            issuer=credit.Issuer("Default provider", "Default statement", "hours"),
+        )
+        session.commit()
+        token = cert.token
+    page = library_app.test_client().get(f"/verify/{token}").get_data(as_text=True)
+    assert "Valid certificate" in page and "New Comer" in page
+    assert "not accredited by any body" in page
+
+
+def _wrong(question: Question) -> dict[str, object]:
+    if question.kind == "hotspot":
+        assert question.hotspot
+        return {"series_uid": question.hotspot["series_uid"], "frame": 1, "x": 0, "y": 0}
+    return {"option_ids": [next(o.id for o in question.options if not o.correct)]}
+
+
+def _right(session: Session, question: Question) -> dict[str, object]:
+    from app.services.quizzes import marking
+
+    if question.kind == "freetext":
+        return {"text": question.accepted[0]}
+    if question.kind == "hotspot":
+        assert question.hotspot
+        first = int(question.hotspot["frames"][0])
+        x0, y0, x1, y1 = marking.region_of(question.hotspot).bounds()
+        uid = question.hotspot["series_uid"]
+        return {"series_uid": uid, "frame": first, "x": (x0 + x1) / 2, "y": (y0 + y1) / 2}
+    return {"option_ids": [o.id for o in question.options if o.correct]}
+
+
+def test_shipped_sets_export_back_to_the_same_files(library_app: Flask, tmp_path: Path) -> None:
+    runner = library_app.test_cli_runner()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
+    for path in casefmt.iter_set_files(CASES):
+        shipped = casefmt.read_set_file(path)
+        result = runner.invoke(cli, ["export-set", shipped.slug, str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        exported = tmp_path / casefmt.SETS_DIR / path.name
+        assert casefmt.read_set_file(exported) == shipped
+        # deterministic: writing what was read gives the same bytes
+        again = casefmt.write_set_file(casefmt.read_set_file(exported), tmp_path / "again")
+        assert again.read_bytes() == exported.read_bytes()
+    missing = runner.invoke(cli, ["export-set", "no-such-set", str(tmp_path)])
+    assert missing.exit_code == 1 and "No case set is called" in missing.output
 
 
 def test_import_keeps_a_case_with_identifiers_as_a_draft(

@@ -68,3 +68,27 @@ def test_synthetic_cases_say_so() -> None:
 def test_shipped_dicom_is_small() -> None:
     total = sum(p.stat().st_size for p in CASES.glob("*/dicom/**/*") if p.is_file())
     assert total < 30 * 1024 * 1024
+
+
+def test_shipped_sets_read_and_list_shipped_cases() -> None:
+    """Issue 15, item 8: a practice set and a credit-bearing exam set ship with the cases."""
+    from app.casefmt import iter_set_files, read_set_file
+
+    sets = [read_set_file(p) for p in iter_set_files(CASES)]
+    names = {f.name for f in FOLDERS}
+    assert len(sets) >= 2
+    for spec in sets:
+        assert spec.visibility == "public" and set(spec.cases) <= names
+        for slug in spec.cases:  # a public credit set holds public cases only
+            assert read_case_folder(CASES / slug).meta.visibility == "public"
+        # What a learner reads before the questions names no answer (issue 15, item 2).
+        before = f"{spec.title} {spec.description} {spec.objectives}".lower()
+        for slug in spec.cases:
+            for question in read_case_folder(CASES / slug).questions:
+                for answer in question.accepted:
+                    assert answer.lower() not in before, (spec.slug, answer)
+    credit = [s for s in sets if s.credit is not None]
+    assert credit and any(s.credit is None for s in sets)
+    for spec in credit:
+        assert spec.credit is not None
+        assert spec.credit.accreditation_statement and spec.credit.disclosures

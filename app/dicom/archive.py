@@ -1,9 +1,12 @@
 """Uploaded files and zip archives, read with limits before anything is parsed.
 
-A zip from a browser may be hostile: bombs, traversal, symlinks, nested
-archives, encrypted or oddly named entries. Each entry is read through a
-bounded stream (the header's sizes are not trusted) and either yielded with
-its bytes or reported with the reason it was skipped.
+A zip from a browser may be hostile: bombs, traversal, symlinks, devices, nested
+archives, encrypted or oddly named entries. Every entry's metadata is checked
+before any entry is read, and an archive with one entry refused for safety is
+refused whole (``ArchiveRefused``), so a hostile archive never contributes part of
+a study. Each entry is then read through a bounded stream (the header's sizes are
+not trusted). Entries are identified by their position in the archive, never by
+name: a name may carry a patient's name.
 """
 
 from __future__ import annotations
@@ -32,28 +35,49 @@ class ArchiveLimits:
 
 @dataclass(frozen=True)
 class Member:
-    """One file of an upload: its bytes, or why it was skipped (``data`` is None)."""
+    """One file of an upload: its bytes, or why it was left out (``data`` is None).
+
+    ``position`` is the 1-based entry number inside a zip (0 for a plain file);
+    ``name`` is only used to classify the entry and is never shown back.
+    """
 
     name: str
     data: bytes | None
-    skipped: str = ""
-    quiet: bool = False  # skipped without fuss: OS litter and DICOMDIR
+    reason: str = ""
+    refused: bool = False  # refused (a safety or size rule), rather than skipped
+    too_large: bool = False
+    quiet: bool = False  # skipped without fuss: folders, OS litter and DICOMDIR
+    position: int = 0
     code: str = ""  # the refusal's short stable code, for the audit log
+
+
+@dataclass(frozen=True)
+class EntryRefusal:
+    """Why one entry (by 1-based position; 0 for the archive itself) was refused."""
+
+    position: int
+    reason: str
+    code: str = ""  # the refusal's short stable code, for the audit log
+
+
+class ArchiveRefused(Invalid):
+    """The archive is refused whole; ``entries`` lists each reason, by position."""
+
+    def __init__(self, message: str, entries: list[EntryRefusal], *, too_large: bool = False):
+        # The first entry's code stands for the archive (the audit log counts each entry's).
+        super().__init__(message, code=entries[0].code if entries else "zip-refused")
+        self.entries = entries
+        self.too_large = too_large
 
 
 _QUIET_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "dicomdir"}
 _ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst"}
 _READ_CHUNK = 1024 * 1024
+TOO_LARGE = "the file is larger than an upload may hold"
 
 
 def is_zip(name: str, head: bytes) -> bool:
     return head.startswith(b"PK\x03\x04") or (name.lower().endswith(".zip") and head[:2] == b"PK")
-
-
-def display_name(name: str, limit: int = 200) -> str:
-    """A printable version of an entry name for the result page (never stored or logged)."""
-    printable = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in name)
-    return printable[:limit]
 
 
 def _odd_name(name: str) -> str:
@@ -72,72 +96,122 @@ def _odd_name(name: str) -> str:
 
 
 def iter_zip(stream: IO[bytes], limits: ArchiveLimits | None = None) -> Iterator[Member]:
-    """Yield the members of a zip archive, each checked before and while it is read."""
+    """Yield the members of a zip archive, or raise ``ArchiveRefused`` for the whole of it.
+
+    The refusal may come after some members were yielded (a bomb is only found by
+    reading it); the caller must then drop what it took from this archive.
+    """
     limits = limits or ArchiveLimits()
     try:
         archive = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise Invalid("The zip file is damaged or not a zip file.", code="zip-damaged") from err
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
+        raise ArchiveRefused(
+            "The zip file is damaged or not a zip file.",
+            [EntryRefusal(0, "the zip file is damaged or not a zip file", "zip-damaged")],
+        ) from err
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
-            raise Invalid(
-                f"The zip file has {len(infos)} entries; "
-                f"at most {limits.max_entries} are accepted.",
-                code="zip-too-many-entries",
+            reason = f"the zip file has more than {limits.max_entries} entries"
+            raise ArchiveRefused(
+                f"The zip file has more than {limits.max_entries} entries.",
+                [EntryRefusal(0, reason, "zip-too-many-entries")],
+                too_large=True,
             )
-        seen: set[str] = set()
+        unsafe = _unsafe_entries(infos)
+        if unsafe:
+            raise ArchiveRefused(
+                "The zip file was refused whole: some of its entries are unsafe.", unsafe
+            )
         total = 0
-        for info in infos:
-            member = _check_entry(info, seen)
-            if member is not None:
-                yield member
+        for position, info in enumerate(infos, start=1):
+            quiet = _quiet(info)
+            if quiet:
+                yield Member(info.filename, None, quiet, quiet=True, position=position)
                 continue
-            data = _read_bounded(archive, info, limits, limits.max_total_bytes - total)
-            if isinstance(data, tuple):
-                reason, code = data
-                if reason.startswith("!"):
-                    raise Invalid(reason[1:], code=code)
-                yield Member(info.filename, None, reason, code=code)
+            if info.file_size > limits.max_entry_bytes:
+                yield Member(
+                    info.filename,
+                    None,
+                    TOO_LARGE,
+                    refused=True,
+                    too_large=True,
+                    position=position,
+                    code="too-large",
+                )
+                continue
+            data = _read_bounded(archive, info, limits, limits.max_total_bytes - total, position)
+            if data is None:
+                yield Member(
+                    info.filename,
+                    None,
+                    TOO_LARGE,
+                    refused=True,
+                    too_large=True,
+                    position=position,
+                    code="too-large",
+                )
                 continue
             total += len(data)
-            yield Member(info.filename, data)
+            yield Member(info.filename, data, position=position)
 
 
-def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> Member | None:
-    """A Member describing why ``info`` is skipped, or None when it should be read."""
-    name = info.filename
-    base = PurePosixPath(name).name.lower()
+def _quiet(info: zipfile.ZipInfo) -> str:
+    """Why ``info`` is left out without a report (a folder or OS litter), or ""."""
+    base = PurePosixPath(info.filename).name.lower()
     if info.is_dir():
-        return Member(name, None, "folder", quiet=True)
-    if name.startswith("__MACOSX/") or base.startswith("._") or base in _QUIET_NAMES:
-        return Member(name, None, "not a medical image (system file or DICOMDIR)", quiet=True)
+        return "folder"
+    if info.filename.startswith("__MACOSX/") or base.startswith("._") or base in _QUIET_NAMES:
+        return "not a medical image (system file or DICOMDIR)"
+    return ""
+
+
+def _unsafe_entries(infos: list[zipfile.ZipInfo]) -> list[EntryRefusal]:
+    """Every entry refused for safety, read from the central directory alone."""
+    seen: set[str] = set()
+    refused: list[EntryRefusal] = []
+    for position, info in enumerate(infos, start=1):
+        reason, code = _unsafe(info, seen)
+        if reason:
+            refused.append(EntryRefusal(position, reason, code))
+    return refused
+
+
+def _unsafe(info: zipfile.ZipInfo, seen: set[str]) -> tuple[str, str]:
+    """Why ``info`` is unsafe and the reason's code, or ("", "")."""
+    name = info.filename
     reason = _odd_name(name)
     if reason:
-        return Member(name, None, f"refused: {reason}", code="zip-bad-name")
+        return reason, "zip-bad-name"
     if name in seen:
-        return Member(
-            name, None, "refused: the archive holds this name twice", code="zip-duplicate"
-        )
+        return "the archive holds this name twice", "zip-duplicate"
     seen.add(name)
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        return Member(name, None, "refused: symbolic links are not followed", code="zip-symlink")
+        return "symbolic links are not followed", "zip-symlink"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "device files, pipes and sockets are not read", "zip-device"
     if info.flag_bits & 0x1:
-        return Member(name, None, "refused: encrypted entries cannot be read", code="zip-encrypted")
-    if PurePosixPath(base).suffix in _ARCHIVE_SUFFIXES:
-        return Member(
-            name, None, "refused: archives inside archives are not opened", code="zip-nested"
-        )
-    return None
+        return "encrypted entries cannot be read", "zip-encrypted"
+    if info.is_dir():
+        return "", ""
+    if PurePosixPath(name.lower()).suffix in _ARCHIVE_SUFFIXES:
+        return "archives inside archives are not opened", "zip-nested"
+    return "", ""
 
 
 def _read_bounded(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits, budget: int
-) -> bytes | tuple[str, str]:
-    """The entry's bytes, or a reason and its code (a reason "!..." ends the whole upload)."""
-    if info.file_size > limits.max_entry_bytes:
-        return "refused: the file is larger than an upload may hold", "too-large"
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    limits: ArchiveLimits,
+    budget: int,
+    position: int,
+) -> bytes | None:
+    """The entry's bytes, or None when it is larger than one entry may be.
+
+    Raises ``ArchiveRefused`` for a bomb, a damaged entry or an archive that
+    unpacks to more than an upload may hold.
+    """
     cap = min(limits.max_entry_bytes, budget)
     chunks: list[bytes] = []
     size = 0
@@ -150,22 +224,43 @@ def _read_bounded(
                 size += len(chunk)
                 if size > cap:
                     if cap == budget:
-                        return (
-                            "!The zip file unpacks to more than an upload may hold.",
-                            "zip-too-large",
+                        raise ArchiveRefused(
+                            "The zip file unpacks to more than an upload may hold.",
+                            [
+                                EntryRefusal(
+                                    0,
+                                    "the zip file unpacks to more than an upload may hold",
+                                    "zip-too-large",
+                                )
+                            ],
+                            too_large=True,
                         )
-                    return "refused: the file is larger than an upload may hold", "too-large"
-                if (
-                    size > limits.ratio_floor_bytes
-                    and size > limits.max_ratio * max(info.compress_size, 1)
+                    return None
+                if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(
+                    info.compress_size, 1
                 ):
-                    return (
-                        "refused: the entry is compressed suspiciously well (a zip bomb?)",
-                        "zip-bomb",
+                    raise ArchiveRefused(
+                        "The zip file was refused whole: an entry is a zip bomb.",
+                        [
+                            EntryRefusal(
+                                position,
+                                "the entry is compressed suspiciously well (a zip bomb?)",
+                                "zip-bomb",
+                            )
+                        ],
                     )
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
-        return "refused: the entry is damaged or uses an unsupported compression", "zip-damaged"
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as err:
+        raise ArchiveRefused(
+            "The zip file was refused whole: an entry is damaged.",
+            [
+                EntryRefusal(
+                    position,
+                    "the entry is damaged or uses an unsupported compression",
+                    "zip-damaged",
+                )
+            ],
+        ) from err
     return b"".join(chunks)
 
 

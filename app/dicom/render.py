@@ -828,6 +828,42 @@ def _encode(pixels: npt.NDArray[np.uint8], request: RenderRequest) -> bytes:
     return buffer.getvalue()
 
 
+def frame_8bit(source: Path | Dataset, frame: int,
+               request: RenderRequest | None = None) -> npt.NDArray[np.uint8]:
+    """One frame through the same pipeline as :func:`render_frame`, as 8-bit pixels.
+
+    ``source`` is a Part 10 file (only that frame is read) or a dataset already in
+    memory with its pixel data (the intake path, so held pixels never touch disk
+    before they are checked). Greyscale gives (rows, columns), colour (rows, columns, 3).
+    For analysis such as OCR of burned-in text (:mod:`app.dicom.ocr`), not for display.
+    """
+    request = request or RenderRequest(format="png")
+    _check_request(request)
+    if isinstance(source, Dataset):
+        image = _describe(source)
+        index = _check_frame(image, frame)
+        try:
+            arr = pixel_array(source, index=index)
+        except Exception as exc:  # decoders raise many types; name only the type
+            raise DicomRejected(f"the frame cannot be decoded ({type(exc).__name__})",
+                                _STATUS_CANNOT_UNDERSTAND) from None
+    else:
+        image, arr, index = _load_frame(source, frame)
+    if image.samples == 1 and image.photometric in _GREYSCALE:
+        return _to_8bit_grey(image, arr, index, request)
+    return _to_8bit_colour(image, arr, request)
+
+
+def render_dataset_frame(ds: Dataset, request: RenderRequest) -> bytes:
+    """:func:`render_frame` for a dataset in memory (a blackout preview that is never stored)."""
+    return _encode(frame_8bit(ds, request.frame, request), request)
+
+
+def frame_count(ds: Dataset) -> int:
+    """Number of frames of an in-memory dataset, after the same checks as rendering."""
+    return _describe(ds).frames
+
+
 def render_frame(path: Path, request: RenderRequest) -> bytes:
     """Render one frame of a Part 10 file to JPEG (default) or PNG bytes.
 

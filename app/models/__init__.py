@@ -46,6 +46,7 @@ from app.models.quiz import (
     Certificate,
     EvaluationResponse,
     ReviewItem,
+    UnknownReveal,
 )
 from app.models.user import Institution, Role, User
 
@@ -92,6 +93,7 @@ __all__ = [
     "Study",
     "StudyStatus",
     "Thread",
+    "UnknownReveal",
     "User",
     "Visibility",
 ]

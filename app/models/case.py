@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -39,8 +40,12 @@ SECTION_FIELDS = (
     "teaching_points",
     "references",
 )
-# Revealed only on request in "unknown" mode (progressive reveal).
-HIDDEN_IN_UNKNOWN_MODE = ("diagnosis_text", "differential", "discussion", "teaching_points")
+
+
+def new_unknown_token() -> str:
+    """The opaque name of a case read as an unknown (/unknowns/<token>): 96 random bits,
+    so the URL says nothing about the slug, the title or the diagnosis (issue 15)."""
+    return secrets.token_urlsafe(12)
 
 
 class Case(Base):
@@ -66,6 +71,7 @@ class Case(Base):
     case_of_the_day_eligible: Mapped[bool] = mapped_column(default=True)
     # Optimistic concurrency: a save names the revision it started from.
     revision: Mapped[int] = mapped_column(default=1)
+    unknown_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_unknown_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -224,6 +230,12 @@ class CaseSet(Base):
     review_date: Mapped[date | None]
     expiry_date: Mapped[date | None]
     evaluation: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Issue 15: an exam's time limit in minutes (None: untimed), enforced by the server.
+    time_limit_minutes: Mapped[int | None]
+    # Who issues and accredits the credit; empty means the TEACHFILE_CREDIT_* defaults.
+    credit_provider: Mapped[str] = mapped_column(String(300), default="")
+    accreditation_statement: Mapped[str] = mapped_column(Text, default="")
+    credit_type: Mapped[str] = mapped_column(String(200), default="")
 
     institution: Mapped[Institution | None] = relationship()
     created_by: Mapped[User | None] = relationship()

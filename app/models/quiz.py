@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
@@ -54,6 +54,9 @@ class Attempt(Base):
     total: Mapped[int] = mapped_column(default=0)
     score: Mapped[float | None]  # percent, set when finished (and on re-scoring)
     passed: Mapped[bool] = mapped_column(default=False)
+    # Exam time limit (issue 15): fixed when the attempt starts, so changing the set's
+    # limit later does not move a running exam's deadline. None: untimed.
+    deadline_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
     case_set: Mapped[CaseSet] = relationship()
@@ -149,6 +152,10 @@ class Certificate(Base):
     hours: Mapped[float]  # attested, capped at the set's credit hours
     score: Mapped[float]
     completed_on: Mapped[date]
+    # Copied at issue from the set (or the TEACHFILE_CREDIT_* defaults), issue 15.
+    provider: Mapped[str] = mapped_column(String(300), default="")
+    accreditation_statement: Mapped[str] = mapped_column(Text, default="")
+    credit_type: Mapped[str] = mapped_column(String(200), default="")
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -160,3 +167,18 @@ class Certificate(Base):
     @property
     def valid(self) -> bool:
         return self.revoked_at is None
+
+
+class UnknownReveal(Base):
+    """How far a signed-in reader has revealed a case read as an unknown (issue 15): 0 history
+    and images, 1 findings, 2 diagnosis, 3 discussion and references. Visitors keep theirs
+    in the Flask session."""
+
+    __tablename__ = "unknown_reveals"
+    __table_args__ = (UniqueConstraint("user_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

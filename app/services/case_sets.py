@@ -46,6 +46,48 @@ def _validate(session: Session, content: SetContent, actor: User) -> tuple[str, 
     return title, cases
 
 
+def _reaches_audience(case: Case, visibility: Visibility, institution_id: int | None) -> bool:
+    """Whether everyone who may take a set of ``visibility`` may also open ``case``."""
+    if case.status is not CaseStatus.PUBLISHED:
+        return False
+    if visibility is Visibility.PUBLIC:
+        return case.visibility is Visibility.PUBLIC
+    if visibility is Visibility.INSTITUTION:
+        return case.visibility is Visibility.PUBLIC or (
+            case.visibility is Visibility.INSTITUTION and case.institution_id == institution_id
+        )
+    return True  # a private set is taken by its own authors only
+
+
+_AUDIENCE = {
+    Visibility.PUBLIC: "everyone",
+    Visibility.INSTITUTION: "the whole institution",
+    Visibility.PRIVATE: "its authors",
+}
+
+
+def check_credit_audience(
+    cases: list[Case], visibility: Visibility, institution_id: int | None
+) -> None:
+    """A credit-bearing set's every case must be open to the set's whole audience (issue 15).
+
+    Otherwise learners who cannot see a case get fewer questions, and two certificates for
+    the same activity would cover different content. Raises Invalid naming the first case.
+    """
+    for case in cases:
+        if not _reaches_audience(case, visibility, institution_id):
+            raise Invalid(
+                f"The case {case.title[:80]!r} ({case.slug}) is not visible to "
+                f"{_AUDIENCE[visibility]} who may take this credit-bearing set: publish it "
+                f"to the same audience or take it out of the set."
+            )
+
+
+def _check_if_credit(case_set: CaseSet, cases: list[Case], visibility: Visibility) -> None:
+    if case_set.credit_hours is not None and case_set.status is CaseStatus.PUBLISHED:
+        check_credit_audience(cases, visibility, case_set.institution_id)
+
+
 def _set_fields(title: str, description: str, objectives: str) -> dict[str, str]:
     """A set's reader-visible text, for the identifier gate."""
     return {"Title": title, "Description": description, "Learning objectives": objectives}
@@ -96,6 +138,7 @@ def update_set(
     case_set = get_set(session, slug, actor=actor)
     require(actor, Permission.EDIT, case_set)
     title, cases = _validate(session, content, actor)
+    _check_if_credit(case_set, cases, case_set.visibility)
     findings = identifier_gate.check(
         session,
         _set_fields(title, content.description, content.objectives),
@@ -139,6 +182,10 @@ def publish_set(
     require(actor, Permission.EDIT, case_set)
     if not case_set.items:
         raise Invalid("Add at least one case before publishing the set.")
+    if case_set.credit_hours is not None:
+        check_credit_audience(
+            [item.case for item in case_set.items], visibility, case_set.institution_id
+        )
     findings = identifier_gate.check(
         session,
         _set_fields(case_set.title, case_set.description, case_set.objectives),
@@ -201,7 +248,17 @@ def list_sets(session: Session, *, actor: User | None) -> list[CaseSet]:
 
 
 def neighbours(cases: list[Case], slug: str) -> tuple[Case | None, Case | None, int]:
-    """(previous, next, 1-based position) of ``slug`` in a set's readable cases."""
+    """(previous, next, 1-based position) of a case in a set's readable cases.
+
+    ``slug`` is the case's slug or its 1-based position in the set: the set's own pages link
+    by position, because a slug may name the diagnosis (issue 15); a case whose slug is all
+    digits is then reached by its position only.
+    """
+    if slug.isdigit() and len(slug) < 6:
+        position = int(slug)
+        if not 1 <= position <= len(cases):
+            raise NotFound("That case is not in this set.")
+        slug = cases[position - 1].slug
     for index, case in enumerate(cases):
         if case.slug == slug:
             previous = cases[index - 1] if index > 0 else None
@@ -223,6 +280,10 @@ class CreditSettings:
     review_date: date | None = None
     expiry_date: date | None = None
     evaluation_lines: str = ""  # "rating: prompt" / "text: prompt", one a line
+    time_limit_minutes: int | None = None  # exam mode; None: untimed
+    credit_provider: str = ""  # empty: the TEACHFILE_CREDIT_* settings
+    accreditation_statement: str = ""
+    credit_type: str = ""
 
 
 EVALUATION_LINE_KINDS = ("rating", "text")
@@ -266,6 +327,17 @@ def update_credit(
         raise Invalid("The passing score is a percentage from 1 to 100.")
     if settings.max_attempts is not None and not 1 <= settings.max_attempts <= 100:
         raise Invalid("Allow from 1 to 100 attempts, or leave it empty for no limit.")
+    if settings.time_limit_minutes is not None and not 1 <= settings.time_limit_minutes <= 1440:
+        raise Invalid("An exam time limit is from 1 to 1,440 minutes, or empty for none.")
+    provider = " ".join(settings.credit_provider.split())
+    credit_type = " ".join(settings.credit_type.split())
+    check_length(provider, "The provider", 300)
+    check_length(credit_type, "The credit type", 200)
+    check_length(settings.accreditation_statement, "The accreditation statement", 5000)
+    if settings.credit_hours is not None and case_set.status is CaseStatus.PUBLISHED:
+        check_credit_audience(
+            [item.case for item in case_set.items], case_set.visibility, case_set.institution_id
+        )
     if (
         settings.release_date
         and settings.expiry_date
@@ -286,6 +358,9 @@ def update_credit(
     case_set.release_date, case_set.review_date = settings.release_date, settings.review_date
     case_set.expiry_date = settings.expiry_date
     case_set.evaluation = parse_evaluation(settings.evaluation_lines)
+    case_set.time_limit_minutes = settings.time_limit_minutes
+    case_set.credit_provider, case_set.credit_type = provider, credit_type
+    case_set.accreditation_statement = settings.accreditation_statement.strip()
     case_set.updated_at = utcnow()
     audit.record(
         session,

@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.models import (
     Attempt,
+    AttemptMode,
     AttemptStatus,
     CaseSet,
     Certificate,
@@ -31,6 +32,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.access import Permission, can, require
+from app.services.case_sets import check_credit_audience
 from app.services.pdf import simple_pdf
 from app.services.quizzes.attempts import get_attempt
 
@@ -134,6 +136,30 @@ def _clean_evaluation(form: list[EvaluationItem], given: dict[str, Any]) -> dict
 
 
 @dataclass(frozen=True)
+class Issuer:
+    """Who issues the credit, the accreditation statement and the kind of credit.
+
+    A set's own values win; the ``TEACHFILE_CREDIT_PROVIDER``,
+    ``TEACHFILE_ACCREDITATION_STATEMENT`` and ``TEACHFILE_CREDIT_TYPE`` settings fill
+    what it leaves empty, so no certificate goes out without naming its provider.
+    """
+
+    provider: str
+    accreditation_statement: str
+    credit_type: str
+
+
+def issuer_for(case_set: CaseSet, defaults: Issuer) -> Issuer:
+    """The set's issuer, each empty field taken from ``defaults`` (the settings)."""
+    return Issuer(
+        provider=case_set.credit_provider.strip() or defaults.provider,
+        accreditation_statement=case_set.accreditation_statement.strip()
+        or defaults.accreditation_statement,
+        credit_type=case_set.credit_type.strip() or defaults.credit_type,
+    )
+
+
+@dataclass(frozen=True)
 class CreditStatus:
     """Whether an attempt can earn credit now, and why not."""
 
@@ -144,8 +170,12 @@ class CreditStatus:
 
 
 def credit_status(session: Session, attempt: Attempt, *, today: date) -> CreditStatus:
-    """Claiming needs: a credit-bearing set, a finished and passed attempt, the activity
-    within its release and expiry dates, and no certificate for this attempt yet."""
+    """Claiming needs: a credit-bearing set, a finished and passed exam-mode attempt, the
+    activity within its release and expiry dates, and no certificate for this attempt yet.
+
+    Practice gives feedback after every answer, so passing it proves nothing (issue 15):
+    only an exam attempt, scored at the end, can claim credit.
+    """
     case_set = attempt.case_set
     certificate = session.scalars(
         select(Certificate).where(Certificate.attempt_id == attempt.id)
@@ -154,6 +184,13 @@ def credit_status(session: Session, attempt: Attempt, *, today: date) -> CreditS
         return CreditStatus(False, False, "This set does not carry credit.", None)
     if certificate is not None:
         return CreditStatus(True, False, "Credit has been claimed for this attempt.", certificate)
+    if attempt.mode is not AttemptMode.EXAM:
+        return CreditStatus(
+            True,
+            False,
+            "Credit is earned in exam mode: practice attempts never count towards it.",
+            None,
+        )
     if attempt.status is not AttemptStatus.FINISHED:
         return CreditStatus(True, False, "Finish the attempt first.", None)
     if not attempt.passed:
@@ -163,6 +200,14 @@ def credit_status(session: Session, attempt: Attempt, *, today: date) -> CreditS
             f"Credit needs a score of at least {case_set.passing_score}%.",
             None,
         )
+    try:
+        check_credit_audience(
+            [item.case for item in case_set.items], case_set.visibility, case_set.institution_id
+        )
+    except Invalid as err:
+        # A case was narrowed or unpublished after the set went out: learners no longer all
+        # take the same activity, so no certificate until the set's educator fixes it.
+        return CreditStatus(True, False, f"Credit is paused for this activity. {err.message}", None)
     if case_set.release_date is not None and today < case_set.release_date:
         return CreditStatus(True, False, "Credit is not available before the release date.", None)
     if case_set.expiry_date is not None and today > case_set.expiry_date:
@@ -187,6 +232,7 @@ def claim_credit(
     evaluation: dict[str, Any],
     hours: object,
     attested: bool,
+    issuer: Issuer,
     now: datetime | None = None,
     remote_addr: str = "",
 ) -> Certificate:
@@ -194,7 +240,8 @@ def claim_credit(
 
     Refused with nothing stored: not passed, not credit-bearing, outside the activity's
     dates, already claimed, an incomplete evaluation, no attestation, hours not positive.
-    Hours above the set's credit hours are capped at them.
+    Hours above the set's credit hours are capped at them. The certificate copies the
+    set's provider, accreditation statement and credit type (``issuer`` fills the gaps).
     """
     now = now or utcnow()
     attempt = get_attempt(session, attempt_id, actor=actor)
@@ -212,6 +259,7 @@ def claim_credit(
     if not spent > 0 or spent > 1000:
         raise Invalid("Give the hours you spent as a number greater than 0.")
     credited = round(min(spent, float(case_set.credit_hours or 0)), 2)
+    named = issuer_for(case_set, issuer)
     session.add(EvaluationResponse(attempt_id=attempt.id, set_id=case_set.id, answers=answers))
     certificate = Certificate(
         token=secrets.token_urlsafe(24),
@@ -223,6 +271,9 @@ def claim_credit(
         hours=credited,
         score=float(attempt.score or 0.0),
         completed_on=(attempt.finished_at or now).date(),
+        provider=named.provider[:300],
+        accreditation_statement=named.accreditation_statement[:5000],
+        credit_type=named.credit_type[:200],
         issued_at=now,
     )
     session.add(certificate)
@@ -275,6 +326,9 @@ class Verification:
     completed_on: date
     hours: float
     revoked_on: date | None
+    provider: str
+    accreditation_statement: str
+    credit_type: str
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -284,12 +338,16 @@ class Verification:
             "activity": self.activity_title,
             "date": self.completed_on.isoformat(),
             "hours": self.hours,
+            "credit_type": self.credit_type,
+            "provider": self.provider,
+            "accreditation_statement": self.accreditation_statement,
             "revoked_on": self.revoked_on.isoformat() if self.revoked_on else None,
         }
 
 
 def verify_certificate(session: Session, token: str) -> Verification:
-    """Public: valid or revoked, with name, activity, date and hours. NotFound if tampered."""
+    """Public: valid or revoked, with name, activity, date, hours, credit type, provider
+    and accreditation statement. NotFound if tampered."""
     certificate = _by_token(session, token)
     return Verification(
         valid=certificate.valid,
@@ -298,6 +356,9 @@ def verify_certificate(session: Session, token: str) -> Verification:
         completed_on=certificate.completed_on,
         hours=certificate.hours,
         revoked_on=certificate.revoked_at.date() if certificate.revoked_at else None,
+        provider=certificate.provider,
+        accreditation_statement=certificate.accreditation_statement,
+        credit_type=certificate.credit_type,
     )
 
 
@@ -395,9 +456,11 @@ def certificate_pdf(certificate: Certificate, verify_url: str) -> bytes:
         (16, certificate.activity_title),
         (12, ""),
         (12, f"Date completed: {certificate.completed_on.isoformat()}"),
-        (12, f"Credit hours: {certificate.hours:g}"),
+        (12, f"Credit: {certificate.hours:g} {certificate.credit_type or 'hours'}"),
         (12, f"Score: {certificate.score:g}%"),
         (12, f"Issued: {certificate.issued_at.date().isoformat()}"),
+        (12, f"Provider: {certificate.provider}"),
+        (10, " ".join(certificate.accreditation_statement.split())),
         (12, ""),
         (10, "Verify this certificate at:"),
         (10, verify_url),

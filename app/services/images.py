@@ -363,12 +363,20 @@ def presets_for(modality: str) -> list[dict[str, Any]]:
 
 
 def series_metadata(
-    session: Session, config: ImagesConfig, study_uid: str, series_uid: str, *, actor: User | None
+    session: Session,
+    config: ImagesConfig,
+    study_uid: str,
+    series_uid: str,
+    *,
+    actor: User | None,
+    neutral: bool = False,
 ) -> JsonAnswer:
     """The ordered stack of a series for the viewer.
 
     Geometry shared by the instances is given once (``defaults``); an instance lists
     only what differs, which keeps a 200-slice CT's metadata to a few kilobytes.
+    ``neutral`` leaves out the series description, which may name the diagnosis (the
+    viewer of an unknown or of a quiz question asks for it: issue 15).
     """
     series = _series(session, study_uid, series_uid)
     public = _visible(session, actor, series.study)
@@ -387,13 +395,14 @@ def series_metadata(
         "study": study_uid,
         "series": series_uid,
         "modality": modality,
-        "description": series.description,
         "number": series.series_number,
         "presets": presets_for(modality) if defaults.get("greyscale") else [],
         "defaults": defaults,
         "instances": items,
     }
-    etag = _etag("meta", series_uid, *(i.sha256 for i in instances))
+    if not neutral:
+        data["description"] = series.description
+    etag = _etag("meta-neutral" if neutral else "meta", series_uid, *(i.sha256 for i in instances))
     return JsonAnswer(etag=etag, public=public, data=data)
 
 

@@ -3,7 +3,11 @@
 One path for all of them (a C-STORE, an upload, an imported case): parse with
 limits, de-identify in memory, write only the de-identified bytes to the object
 store, then add the rows. Objects that may show burned-in text are held in the
-admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them).
+admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them): those the
+de-identifier suspects, and those that declare Burned In Annotation NO where text
+is the rule (ultrasound, screen and camera captures) but whose pixels OCR reads
+text on, or that OCR cannot check (:mod:`app.dicom.ocr`). CT, MR and the like are
+not OCR'd here: about half a second a frame would stall the receiver.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Base, utcnow
+from app.dicom import ocr
 from app.dicom.conformance import uid_text
 from app.dicom.deidentify import (
     BurnedInTextSuspected,
@@ -41,6 +46,7 @@ from app.models import (
 from app.storage import ObjectStore
 
 Status = Literal["stored", "duplicate", "quarantined"]
+OCR_FOUND_TEXT = "the object declares no burned-in text but OCR reads text in its pixels"
 M = TypeVar("M", bound=Base)
 
 
@@ -142,11 +148,30 @@ def prepare(
                 write_dataset(held.result),
                 held.message,
             )
-        return Prepared(result, image_meta(result.dataset), write_dataset(result))
+        return Prepared(result, image_meta(result.dataset), write_dataset(result),
+                        _text_seen(result))
     except DicomRejected as refused:
         if original_study_uid:
             refused.study_uid = replace_uid(config.secret, original_study_uid)
         raise
+
+
+def _text_seen(result: DeidResult) -> str:
+    """Why an object that declares no burned-in text is held anyway, or ""."""
+    ds = result.dataset
+    if not ocr.needs_intake_check(ds):
+        return ""
+    try:
+        report = ocr.find_text(ds, max_frames=ocr.INTAKE_FRAMES,
+                               deadline_s=ocr.INTAKE_DEADLINE_S, stop_at_first=True,
+                               thorough=False)
+    except ocr.OcrFailed as failed:
+        problem = failed.message
+    except DicomRejected as failed:
+        problem = f"its frames cannot be read ({failed.message})"
+    else:
+        return OCR_FOUND_TEXT if report.found else ""
+    return f"the object declares no burned-in text but could not be checked: {problem}"
 
 
 def store_prepared(

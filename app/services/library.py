@@ -1,4 +1,5 @@
-"""Case folders in and out: import (de-identifying every file), export, the shipped library.
+"""Case folders in and out: import (de-identifying every file), export, the shipped library
+and its case sets (``cases/_sets/<slug>.yaml``, issue 15).
 
 The folder format is ``app/casefmt.py`` (documented in ``cases/README.md``).
 Import runs every DICOM file through the same intake as a C-STORE, so the UIDs
@@ -25,6 +26,8 @@ from app.models import (
     AnnotationVisibility,
     Case,
     CaseLabel,
+    CaseSet,
+    CaseSetItem,
     CaseStatus,
     CaseStudy,
     Instance,
@@ -38,7 +41,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import SECTION_FIELDS
-from app.services import audit, cases, identifier_gate, intake, search
+from app.services import audit, case_sets, cases, identifier_gate, intake, search
 from app.services.access import Permission, require
 
 SAMPLE_INSTITUTION = "Teachfile sample library"
@@ -327,3 +330,122 @@ def sample_institution(session: Session) -> Institution:
 
 def library_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(Case.id)))
+
+
+def import_set_file(
+    session: Session, path: Path, *, institution: Institution, actor: User | None = None
+) -> CaseSet:
+    """Create the published case set a set file describes, on cases already imported.
+
+    Refused with nothing stored: a set of that name exists, a listed case is missing, or
+    (credit-bearing) a case is not visible to the set's whole audience.
+    """
+    if actor is not None:
+        require(actor, Permission.AUTHOR_CASES)
+    spec = casefmt.read_set_file(path)
+    where = f"{casefmt.SETS_DIR}/{spec.slug}.yaml"
+    if session.scalar(select(CaseSet.id).where(CaseSet.slug == spec.slug)) is not None:
+        raise Conflict(f"{where}: a case set with this name exists already.")
+    cases = []
+    for slug in spec.cases:
+        case = session.scalar(select(Case).where(Case.slug == slug))
+        if case is None:
+            raise Invalid(f"{where}: the case {slug!r} is not in the library.")
+        cases.append(case)
+    visibility = Visibility(spec.visibility)
+    now = utcnow()
+    case_set = CaseSet(
+        slug=spec.slug,
+        title=spec.title,
+        description=spec.description,
+        objectives=spec.objectives,
+        status=CaseStatus.PUBLISHED,
+        visibility=visibility,
+        published_at=now,
+        institution_id=institution.id,
+        created_by_id=actor.id if actor else None,
+    )
+    credit = spec.credit
+    if credit is not None:
+        try:
+            case_sets.check_credit_audience(cases, visibility, institution.id)
+        except Invalid as err:
+            raise Invalid(f"{where}: {err.message}") from None
+        case_set.credit_hours = credit.hours
+        case_set.passing_score = credit.passing_score
+        case_set.max_attempts = credit.max_attempts
+        case_set.time_limit_minutes = credit.time_limit_minutes
+        case_set.faculty, case_set.disclosures = credit.faculty, credit.disclosures
+        case_set.credit_provider = credit.provider
+        case_set.accreditation_statement = credit.accreditation_statement
+        case_set.credit_type = credit.credit_type
+        case_set.release_date, case_set.review_date = credit.release_date, credit.review_date
+        case_set.expiry_date = credit.expiry_date
+        case_set.evaluation = case_sets.parse_evaluation("\n".join(credit.evaluation))
+    case_set.items = [CaseSetItem(case_id=c.id, position=i) for i, c in enumerate(cases)]
+    session.add(case_set)
+    session.flush()
+    # The set's text passes the same identifier gate as a case's: findings hold it as a draft.
+    findings = identifier_gate.scan(
+        session,
+        {
+            "Title": case_set.title,
+            "Description": case_set.description,
+            "Learning objectives": case_set.objectives,
+            "Faculty": case_set.faculty,
+            "Disclosures": case_set.disclosures,
+            "Accreditation statement": case_set.accreditation_statement,
+        },
+    )
+    if findings:
+        case_set.status, case_set.published_at = CaseStatus.DRAFT, None
+    audit.record(
+        session,
+        "set.imported",
+        actor=actor,
+        actor_label="cli",
+        target_type="case_set",
+        target_id=case_set.id,
+        detail={
+            "slug": case_set.slug,
+            "cases": len(cases),
+            "held_as_draft": bool(findings),
+            **identifier_gate.counts(findings, confirmed=False),
+        },
+    )
+    return case_set
+
+
+def export_set(session: Session, slug: str, dest_root: Path) -> Path:
+    """Write a case set as ``dest_root/_sets/<slug>.yaml`` (an operator's command: no access
+    check); export its cases with :func:`export_case` beside it to make a loadable folder."""
+    case_set = session.scalar(select(CaseSet).where(CaseSet.slug == slug))
+    if case_set is None:
+        raise Invalid(f"No case set is called {slug!r}.")
+    credit = None
+    if case_set.credit_hours is not None:
+        credit = casefmt.SetCredit(
+            hours=case_set.credit_hours,
+            passing_score=case_set.passing_score,
+            max_attempts=case_set.max_attempts,
+            time_limit_minutes=case_set.time_limit_minutes,
+            faculty=case_set.faculty,
+            disclosures=case_set.disclosures,
+            provider=case_set.credit_provider,
+            accreditation_statement=case_set.accreditation_statement,
+            credit_type=case_set.credit_type,
+            release_date=case_set.release_date,
+            review_date=case_set.review_date,
+            expiry_date=case_set.expiry_date,
+            evaluation=case_sets.evaluation_lines(case_set).splitlines(),
+        )
+    spec = casefmt.SetFile(
+        slug=case_set.slug,
+        title=case_set.title,
+        description=case_set.description,
+        objectives=case_set.objectives,
+        visibility=case_set.visibility.value,
+        cases=[item.case.slug for item in case_set.items],
+        credit=credit,
+    )
+    return casefmt.write_set_file(spec, Path(dest_root))

@@ -1,16 +1,29 @@
-"""Quarantine: objects that may show burned-in text, held until an admin cleans them."""
+"""Quarantine: objects that may show burned-in text, held until an admin cleans them.
+
+The reviewer sees every frame, gets OCR's proposed rectangles (:func:`propose`),
+adjusts them, looks at the blacked-out result (:func:`preview`, nothing stored),
+then releases: the same rectangles are blacked out on every frame.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import after_commit, utcnow
+from app.dicom import ocr
 from app.dicom.deidentify import DeidResult, blackout, default_date_offset, write_dataset
 from app.dicom.meta import image_meta
-from app.dicom.render import RenderRequest, read_geometry, render_frame
+from app.dicom.render import (
+    ImageGeometry,
+    RenderRequest,
+    read_geometry,
+    render_dataset_frame,
+    render_frame,
+)
 from app.dicom.safe_read import read_dataset
 from app.errors import Invalid, NotFound
 from app.models import Patient, QuarantinedObject, QuarantineStatus, User
@@ -46,9 +59,9 @@ def held_file(session: Session, item_id: int, *, actor: User, config: intake.Int
 
 
 def parse_rectangles(text: str, *, columns: int, rows: int) -> list[Rectangle]:
-    """``x,y,w,h`` per line (pixels); each must lie inside the image."""
+    """``x,y,w,h`` per line or separated by ``;`` (pixels); each must lie inside the image."""
     rectangles: list[Rectangle] = []
-    for line in text.strip().splitlines():
+    for line in text.replace(";", "\n").strip().splitlines():
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(",")]
@@ -154,12 +167,86 @@ def _remove_after_commit(
     after_commit(session, lambda: config.store.remove(sha256, "quarantine"))
 
 
-def held_image(
+def held_geometry(
     session: Session, item_id: int, *, actor: User, config: intake.IntakeConfig
-) -> tuple[bytes, tuple[int, int]]:
-    """The held object's first frame as PNG (lossless, so text stays legible), and its
-    (columns, rows) for the blackout form."""
+) -> ImageGeometry:
+    """Rows, columns and frame count of a held object, for the review page."""
+    return read_geometry(held_file(session, item_id, actor=actor, config=config))
+
+
+def held_frame(
+    session: Session,
+    item_id: int,
+    frame: int,
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+    thumbnail: bool = False,
+) -> bytes:
+    """One frame of the held object as PNG, untouched (lossless, so text stays legible);
+    a ``thumbnail`` fits 128 pixels, for the review page's strip of every frame."""
+    path = held_file(session, item_id, actor=actor, config=config)
+    viewport = (128, 128) if thumbnail else None
+    return render_frame(path, RenderRequest(frame=frame, format="png", viewport=viewport))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """OCR's proposed rectangles for a held object; ``message`` says why there are none
+    when OCR could not run. The recognised text itself is never kept or returned."""
+
+    available: bool
+    message: str
+    frames_total: int
+    frames_checked: list[int] = field(default_factory=list)
+    #: One set for every frame (what release applies).
+    rectangles: list[Rectangle] = field(default_factory=list)
+    #: frame number -> that frame's own rectangles, frames with text only.
+    by_frame: dict[int, list[Rectangle]] = field(default_factory=dict)
+
+
+def propose(
+    session: Session, item_id: int, *, actor: User, config: intake.IntakeConfig
+) -> Proposal:
+    """OCR every frame (up to :data:`app.dicom.ocr.REVIEW_FRAMES`) of a held object."""
+    path = held_file(session, item_id, actor=actor, config=config)
+    frames = read_geometry(path).frames
+    try:
+        report = ocr.find_text(path)
+    except ocr.OcrUnavailable as missing:
+        return Proposal(False, missing.message, frames)
+    except ocr.OcrFailed as failed:
+        return Proposal(True, f"OCR could not finish: {failed.message}", frames)
+    checked = list(report.frames_checked)
+    if len(checked) < frames:
+        message = f"OCR read {len(checked)} of {frames} frames, evenly spaced."
+    else:
+        message = f"OCR read all {frames} frame{'s' if frames != 1 else ''}."
+    if not report.found:
+        message += " It found no text; look at every frame yourself."
+    return Proposal(
+        True,
+        message,
+        frames,
+        checked,
+        report.rectangles,
+        {f.frame: list(f.rectangles) for f in report.frames},
+    )
+
+
+def preview(
+    session: Session,
+    item_id: int,
+    rectangles_text: str,
+    frame: int,
+    *,
+    actor: User,
+    config: intake.IntakeConfig,
+) -> bytes:
+    """The frame as :func:`release` would store it, as PNG; nothing is written."""
     path = held_file(session, item_id, actor=actor, config=config)
     geometry = read_geometry(path)
-    png = render_frame(path, RenderRequest(frame=1, format="png"))
-    return png, (geometry.columns, geometry.rows)
+    rectangles = parse_rectangles(rectangles_text, columns=geometry.columns, rows=geometry.rows)
+    ds = read_dataset(path)
+    cleaned = blackout(ds, rectangles) if rectangles else ds
+    return render_dataset_frame(cleaned, RenderRequest(frame=frame, format="png"))

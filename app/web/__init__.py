@@ -13,6 +13,7 @@ from app.web import (
     api,
     auth,
     cases,
+    credit,
     discussion,
     errors,
     health,
@@ -24,6 +25,7 @@ from app.web import (
     search,
     security,
     sets,
+    unknowns,
 )
 
 
@@ -41,9 +43,11 @@ def init_app(app: Flask) -> None:
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown
-    for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes):
+    for module in (main, auth, admin, intake, cases, sets, api, search, images, quizzes, unknowns):
         app.register_blueprint(module.bp)
     app.register_blueprint(quizzes.api)
+    app.register_blueprint(credit.bp)
+    app.register_blueprint(credit.api)
     app.register_blueprint(discussion.bp)
     app.register_blueprint(discussion.api)
     app.register_blueprint(health.bp)

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     Response,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -17,6 +18,7 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.db import get_session
+from app.errors import Invalid
 from app.models import Role
 from app.services import accounts, audit, quarantine, sources
 from app.services.access import Permission
@@ -50,7 +52,7 @@ class SourceForm(FlaskForm):
 
 class ReleaseForm(FlaskForm):
     rectangles = TextAreaField(
-        "Rectangles to black out (x,y,width,height in pixels, one a line)",
+        "Rectangles to black out (x,y,width,height in image pixels, one a line)",
         validators=[Length(max=2000)],
     )
 
@@ -181,17 +183,71 @@ def quarantine_item(item_id: int) -> ResponseReturnValue:
     )
     if done.result is not None:
         return redirect(url_for("admin.quarantine_list"))
-    return render_template("admin/quarantine_item.html", item=item, form=form), done.status
+    geometry = quarantine.held_geometry(
+        session, item.id, actor=signed_in_actor(), config=intake_config()
+    )
+    return render_template(
+        "admin/quarantine_item.html", item=item, form=form, geometry=geometry
+    ), done.status
 
 
 @bp.get("/quarantine/<int:item_id>/image")
 @permission_required(Permission.MANAGE_SOURCES)
 def quarantine_image(item_id: int) -> ResponseReturnValue:
-    png, _size = quarantine.held_image(
+    png = quarantine.held_frame(
+        get_session(),
+        item_id,
+        _frame_arg(),
+        actor=signed_in_actor(),
+        config=intake_config(),
+        thumbnail=request.args.get("size") == "thumb",
+    )
+    return _png(png)
+
+
+@bp.get("/quarantine/<int:item_id>/ocr")
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_ocr(item_id: int) -> ResponseReturnValue:
+    proposal = quarantine.propose(
         get_session(), item_id, actor=signed_in_actor(), config=intake_config()
     )
-    response = Response(png, mimetype="image/png")
+    response = jsonify(
+        available=proposal.available,
+        message=proposal.message,
+        frames_total=proposal.frames_total,
+        frames_checked=proposal.frames_checked,
+        rectangles=[list(r) for r in proposal.rectangles],
+        by_frame={str(k): [list(r) for r in v] for k, v in proposal.by_frame.items()},
+    )
     response.cache_control.no_store = True
+    return response
+
+
+@bp.get("/quarantine/<int:item_id>/preview")
+@permission_required(Permission.MANAGE_SOURCES)
+def quarantine_preview(item_id: int) -> ResponseReturnValue:
+    """The frame blacked out as release would store it; a GET because nothing changes."""
+    png = quarantine.preview(
+        get_session(),
+        item_id,
+        request.args.get("rectangles", "")[:2000],
+        _frame_arg(),
+        actor=signed_in_actor(),
+        config=intake_config(),
+    )
+    return _png(png)
+
+
+def _frame_arg() -> int:
+    raw = request.args.get("frame", "1")
+    if not raw.isdigit() or len(raw) > 6:
+        raise Invalid("The frame must be a whole number.")
+    return int(raw)
+
+
+def _png(png: bytes) -> Response:
+    response = Response(png, mimetype="image/png")
+    response.cache_control.no_store = True  # held pixels may show identifying text
     return response
 
 

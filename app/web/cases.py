@@ -22,10 +22,9 @@ from app.db import get_session
 from app.errors import TeachfileError
 from app.markup import MAX_FIELD_CHARS
 from app.models import KeyImage, Series, Visibility
-from app.models.case import HIDDEN_IN_UNKNOWN_MODE, LABEL_KINDS, SECTION_FIELDS
+from app.models.case import LABEL_KINDS, SECTION_FIELDS
 from app.services import cases, identifier_gate, inbox
 from app.services.access import Permission
-from app.services.quizzes import unknowns
 from app.web.guard import (
     current_actor,
     page_arg,
@@ -181,15 +180,13 @@ def _render_case(slug: str, *, preview: bool) -> ResponseReturnValue:
     session = get_session()
     actor = current_actor()
     case = cases.get_case(session, slug, actor=actor)
-    unknown = request.args.get("unknown") == "1"
+    if request.args.get("unknown") == "1" and not preview:
+        # The old unknown mode (the slug and title gave the answer away): the real one.
+        return redirect(url_for("unknowns.detail", token=case.unknown_token))
     return render_template(
         "cases/detail.html",
         case=case,
         series=cases.case_series(session, case),
-        unknown=unknown,
-        hidden_sections=HIDDEN_IN_UNKNOWN_MODE if unknown else (),
-        # An unknown case with questions keeps its diagnosis until they are answered.
-        locked=unknown and not unknowns.case_revealed_for(session, actor, case),
         preview=preview,
         editor=cases.is_editor(actor, case),
         section_titles=cases.SECTION_TITLES,

@@ -102,8 +102,16 @@ def instance_thumbnail(study: str, series: str, instance: str) -> ResponseReturn
 
 @bp.get("/images/studies/<study>/series/<series>/metadata")
 def metadata(study: str, series: str) -> ResponseReturnValue:
-    """The series' ordered stack for the viewer; revalidated (a series may gain slices)."""
-    answer = images.series_metadata(get_session(), config(), study, series, actor=current_actor())
+    """The series' ordered stack for the viewer; revalidated (a series may gain slices).
+    ``?neutral=1``: without the series description (unknowns and quiz questions)."""
+    answer = images.series_metadata(
+        get_session(),
+        config(),
+        study,
+        series,
+        actor=current_actor(),
+        neutral=request.args.get("neutral") == "1",
+    )
     vary = "Accept-Encoding"
     if request.if_none_match.contains(answer.etag):
         response = Response(status=304)
@@ -176,7 +184,7 @@ def image_save_data() -> bool:
 # ---------------------------------------------------------------------------
 
 
-def _note_json(note: Annotation) -> dict[str, Any]:
+def note_json(note: Annotation) -> dict[str, Any]:
     actor = current_actor()
     return {
         "id": note.id,
@@ -206,7 +214,7 @@ def annotation_list(case_id: int) -> ResponseReturnValue:
         get_session(), case_id, actor=current_actor(), series_uid=request.args.get("series")
     )
     response = Response(
-        json.dumps({"items": [_note_json(n) for n in notes]}), mimetype="application/json"
+        json.dumps({"items": [note_json(n) for n in notes]}), mimetype="application/json"
     )
     response.cache_control.private = True
     response.cache_control.no_store = True
@@ -221,7 +229,7 @@ def annotation_create(case_id: int) -> ResponseReturnValue:
     assert actor is not None
     note = annotation_service.create_annotation(session, case_id, _json_body(), actor=actor)
     session.commit()
-    return _note_json(note), 201
+    return note_json(note), 201
 
 
 @bp.patch("/api/cases/<int:case_id>/annotations/<int:annotation_id>")
@@ -234,7 +242,7 @@ def annotation_update(case_id: int, annotation_id: int) -> ResponseReturnValue:
         session, case_id, annotation_id, _json_body(), actor=actor
     )
     session.commit()
-    return _note_json(note)
+    return note_json(note)
 
 
 @bp.delete("/api/cases/<int:case_id>/annotations/<int:annotation_id>")

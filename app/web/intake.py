@@ -13,9 +13,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.db import get_session
-from app.errors import TeachfileError
+from app.errors import Invalid, TeachfileError, TooLarge
 from app.services import inbox, intake, uploads
 from app.services.access import Permission
 from app.web.guard import page_arg, permission_required, remote_addr, signed_in_actor
@@ -42,17 +43,21 @@ def index() -> ResponseReturnValue:
 @bp.route("/upload", methods=["GET", "POST"])
 @permission_required(Permission.RECEIVE_STUDIES)
 def upload() -> ResponseReturnValue:
+    """Store what can be stored; the status says whether anything was (see the README's API)."""
     wants_json = request.accept_mimetypes.best == "application/json"
     if request.method == "GET":
         return render_template("intake/upload.html")
     request.max_content_length = MAX_UPLOAD_BYTES
-    files = [f for f in request.files.getlist("files") if f.filename]
+    try:
+        files = [f for f in request.files.getlist("files") if f.filename]
+    except RequestEntityTooLarge:
+        return _refused(TooLarge("The upload is larger than this server accepts."), wants_json)
     if not files:
-        message = "Choose at least one file, folder or zip to upload."
-        if wants_json:
-            return {"error": message, "status": 400}, 400
-        flash(message, "error")
-        return render_template("intake/upload.html"), 400
+        return _refused(
+            Invalid(f"{uploads.NO_DICOM} Choose at least one file, folder or zip to upload."),
+            wants_json,
+            status=422,
+        )
     session = get_session()
     try:
         report = uploads.ingest_upload(
@@ -68,23 +73,42 @@ def upload() -> ResponseReturnValue:
             session, err, actor=signed_in_actor(), remote_addr=remote_addr()
         )
         session.commit()
-        if wants_json:
-            return {"error": err.message, "status": err.status}, err.status
-        flash(err.message, "error")
-        return render_template("intake/upload.html"), err.status
+        return _refused(err, wants_json)
     session.commit()
+    status = report.status
     if wants_json:
-        return {
+        body: dict[str, object] = {
+            "summary": report.summary,
             "files": [
-                {"name": f.name, "outcome": f.outcome, "reason": f.reason} for f in report.files
+                {
+                    "item": f.item,
+                    "file": f.file,
+                    "entry": f.entry or None,
+                    "outcome": f.outcome,
+                    "reason": f.reason,
+                }
+                for f in report.files
             ],
             "counts": {
                 key: report.count(key)
                 for key in ("stored", "duplicate", "quarantined", "refused", "skipped")
             },
             "studies": len(report.studies),
+            "notes": report.notes,
         }
-    return render_template("intake/result.html", report=report)
+        if status != 200:
+            body.update(error=report.error, status=status)
+        return body, status
+    return render_template("intake/result.html", report=report), status
+
+
+def _refused(err: TeachfileError, wants_json: bool, status: int = 0) -> ResponseReturnValue:
+    """The whole upload was refused before any file could be reported on."""
+    status = status or err.status
+    if wants_json:
+        return {"error": err.message, "status": status}, status
+    flash(err.message, "error")
+    return render_template("intake/upload.html"), status
 
 
 @bp.get("/studies/<int:study_id>")

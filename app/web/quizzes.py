@@ -1,5 +1,5 @@
-"""Quiz pages and API: taking a set's quiz, results, the review queue, progress, credit,
-certificates and their public verification, educators' statistics and question authoring.
+"""Quiz pages and API: taking a set's quiz, results, the review queue, progress,
+educators' statistics and question authoring (credit and certificates: app/web/credit.py).
 
 Entry point for the set page: ``url_for("quizzes.start", slug=set.slug)`` (/sets/<slug>/quiz).
 """
@@ -9,16 +9,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.db import get_session, utcnow
 from app.domain import QuestionKind
 from app.errors import IdentifiersFound, Invalid, TeachfileError
-from app.models import Answer, AttemptMode, AttemptStatus, Question
+from app.models import Attempt, AttemptMode, AttemptStatus, Question
 from app.services import credit
 from app.services.access import Permission, can
-from app.services.quizzes import attempts, authoring, ordering, reviews, stacks, statistics
+from app.services.quizzes import (
+    attempts,
+    authoring,
+    item_analysis,
+    ordering,
+    reviews,
+    stacks,
+    statistics,
+)
 from app.web.guard import (
     current_actor,
     permission_required,
@@ -55,21 +63,16 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _images(question: Question | None) -> list[stacks.FrameRef]:
-    """A question page's key images (a hotspot question shows its series in the viewer)."""
-    if question is None or question.kind == QuestionKind.HOTSPOT:
-        return []
-    return stacks.question_images(get_session(), question)
-
-
-def _hotspot(
-    question: Question | None, answer: Answer | None, shown: dict[str, Any] | None = None
-) -> stacks.HotspotView | None:
-    """The viewer of a hotspot question, opened on the learner's click if they gave one."""
-    if question is None or question.kind != QuestionKind.HOTSPOT:
+def _view(
+    question: Question | None, response: dict[str, Any] | None, *, feedback: bool
+) -> stacks.QuestionViewer | None:
+    """A question page's viewer: on the learner's click if any, the hotspot's target once
+    feedback is shown."""
+    if question is None:
         return None
-    response = answer.response if answer else (shown or {}).get("response")
-    return stacks.hotspot_view(get_session(), question, response, actor=current_actor())
+    return stacks.question_viewer(
+        get_session(), question, response, actor=current_actor(), with_target=feedback
+    )
 
 
 # --------------------------------------------------------------------------- taking a quiz
@@ -112,6 +115,8 @@ def start_post(slug: str) -> ResponseReturnValue:
 def attempt(attempt_id: int) -> ResponseReturnValue:
     session = get_session()
     current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+    if _closed_for_time(current):
+        return redirect(url_for("quizzes.result", attempt_id=current.id))
     if current.status is AttemptStatus.FINISHED:
         return redirect(url_for("quizzes.result", attempt_id=current.id))
     questions = attempts.attempt_questions(session, current)
@@ -125,6 +130,7 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         index = questions.index(following) if following is not None else None
     question = questions[index] if index is not None else None
     show_feedback = question is not None and attempts.feedback_allowed(current, question.id)
+    given = answered.get(question.id) if question else None
     return render_template(
         "quizzes/attempt.html",
         attempt=current,
@@ -137,9 +143,21 @@ def attempt(attempt_id: int) -> ResponseReturnValue:
         feedback=attempts.question_feedback(current, question, answered.get(question.id))
         if question is not None and show_feedback
         else None,
-        images=_images(question),
-        hotspot=_hotspot(question, answered.get(question.id) if question else None),
+        case_named=question is not None
+        and show_feedback
+        and attempts.case_feedback_allowed(session, current, question),
+        view=_view(question, given.response if given else None, feedback=show_feedback),
+        seconds_left=attempts.seconds_left(current, utcnow()),
     )
+
+
+def _closed_for_time(current: Attempt) -> bool:
+    """Finish (and commit) a timed exam whose deadline has passed; say so once."""
+    if not attempts.close_if_overdue(get_session(), current, actor=signed_in_actor(), now=utcnow()):
+        return False
+    get_session().commit()
+    flash("Time is up: the exam is finished and scored on the answers you gave in time.", "error")
+    return True
 
 
 @bp.post("/quiz/attempts/<int:attempt_id>/answer")
@@ -158,8 +176,13 @@ def answer(attempt_id: int) -> ResponseReturnValue:
         session.rollback()
         if err.status in (403, 404):
             raise
-        flash(err.message, "error")
         current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+        if isinstance(err, attempts.TimeIsUp):
+            attempts.close_if_overdue(session, current, actor=signed_in_actor(), now=utcnow())
+            session.commit()
+            flash(err.message, "error")
+            return redirect(url_for("quizzes.result", attempt_id=attempt_id)), 303
+        flash(err.message, "error")
         if question_id not in (current.question_ids or []):
             return redirect(url_for("quizzes.attempt", attempt_id=attempt_id)), 303
         position = current.question_ids.index(question_id) + 1
@@ -192,129 +215,19 @@ def result(attempt_id: int) -> ResponseReturnValue:
         (q, attempts.question_feedback(current, q, answered.get(q.id)))
         for q in attempts.attempt_questions(session, current)
     ]
+    # Hotspot feedback shows the target and the learner's mark in the viewer.
+    views = {
+        q.id: _view(q, fb["response"], feedback=True)
+        for q, fb in review
+        if q.kind == QuestionKind.HOTSPOT
+    }
     return render_template(
         "quizzes/result.html",
         attempt=current,
         review=review,
+        views=views,
         status=credit.credit_status(session, current, today=_today()),
     )
-
-
-# --------------------------------------------------------------------------- credit
-
-
-@bp.route("/quiz/attempts/<int:attempt_id>/credit", methods=["GET", "POST"])
-@permission_required(Permission.AUTHENTICATED)
-def claim(attempt_id: int) -> ResponseReturnValue:
-    session = get_session()
-    current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
-    form = credit.evaluation_form(current.case_set)
-    status_code = 200
-    if request.method == "POST":
-        try:
-            certificate = credit.claim_credit(
-                session,
-                attempt_id,
-                actor=signed_in_actor(),
-                evaluation={item.id: request.form.get(f"eval_{item.id}", "") for item in form},
-                hours=request.form.get("hours", ""),
-                attested=request.form.get("attest") == "yes",
-                remote_addr=remote_addr(),
-            )
-        except TeachfileError as err:
-            session.rollback()
-            if err.status in (403, 404):
-                raise
-            flash(err.message, "error")
-            status_code = err.status
-        else:
-            session.commit()
-            flash("Your certificate is ready.", "success")
-            return redirect(url_for("quizzes.certificate", token=certificate.token)), 303
-    return render_template(
-        "quizzes/credit.html",
-        attempt=current,
-        form=form,
-        status=credit.credit_status(session, current, today=_today()),
-        values=request.form,
-    ), status_code
-
-
-def _verify_url(token: str) -> str:
-    return url_for("quizzes.verify", token=token, _external=True)
-
-
-@bp.get("/certificates/<token>")
-@permission_required(Permission.AUTHENTICATED)
-def certificate(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
-    return render_template(
-        "quizzes/certificate.html",
-        certificate=found,
-        verify_url=_verify_url(found.token),
-        manager=credit.may_manage(signed_in_actor(), found),
-    )
-
-
-@bp.get("/certificates/<token>.pdf")
-@permission_required(Permission.AUTHENTICATED)
-def certificate_pdf(token: str) -> ResponseReturnValue:
-    found = credit.get_certificate(get_session(), token, actor=signed_in_actor())
-    body = credit.certificate_pdf(found, _verify_url(found.token))
-    response = Response(body, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = 'inline; filename="certificate.pdf"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-@bp.post("/certificates/<token>/revoke")
-@permission_required(Permission.AUTHENTICATED)
-def revoke(token: str) -> ResponseReturnValue:
-    run(
-        lambda: credit.revoke_certificate(
-            get_session(),
-            token,
-            actor=signed_in_actor(),
-            reason=request.form.get("reason", "")[:300],
-            remote_addr=remote_addr(),
-        ),
-        success="The certificate is revoked; its link now says so.",
-    )
-    return redirect(url_for("quizzes.certificate", token=token)), 303
-
-
-@bp.get("/verify/<token>")
-def verify(token: str) -> ResponseReturnValue:
-    """Public: valid or revoked, name, activity, date, hours; nothing else."""
-    found = credit.verify_certificate(get_session(), token[:64])
-    response = Response(render_template("quizzes/verify.html", verification=found))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
-@bp.get("/quiz/transcript")
-@permission_required(Permission.AUTHENTICATED)
-def transcript() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=signed_in_actor())
-    return render_template(
-        "quizzes/transcript.html",
-        certificates=certificates,
-        total=credit.credit_earned(certificates),
-    )
-
-
-@bp.get("/quiz/transcript.csv")
-@permission_required(Permission.AUTHENTICATED)
-def transcript_csv() -> ResponseReturnValue:
-    certificates = credit.transcript(get_session(), actor=signed_in_actor())
-    body = credit.transcript_csv(
-        certificates, {c.token: _verify_url(c.token) for c in certificates}
-    )
-    response = Response(body, mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="transcript.csv"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --------------------------------------------------------------------------- progress and review
@@ -375,8 +288,7 @@ def review_question(question_id: int) -> ResponseReturnValue:
         options=reviews.review_options(item),
         feedback=shown,
         due=item.due_on <= _today() and not item.retired,
-        images=_images(item.question),
-        hotspot=_hotspot(item.question, None, shown),
+        view=_view(item.question, (shown or {}).get("response"), feedback=shown is not None),
         remaining=len(reviews.due_reviews(session, actor=signed_in_actor(), today=_today())),
     ), status_code
 
@@ -392,6 +304,7 @@ def stats(slug: str) -> ResponseReturnValue:
     return render_template(
         "quizzes/stats.html",
         stats=found,
+        analysis=item_analysis.analyse_set(session, slug, actor=signed_in_actor()),
         certificates=credit.set_certificates(session, found.case_set, actor=signed_in_actor()),
     )
 
@@ -587,13 +500,23 @@ def api_answer(attempt_id: int) -> ResponseReturnValue:
     question_id = body.get("question_id")
     if not isinstance(question_id, int) or isinstance(question_id, bool):
         raise Invalid("Give question_id as a number.")
-    given = attempts.answer_question(
-        session, attempt_id, question_id, body, actor=signed_in_actor()
-    )
+    try:
+        given = attempts.answer_question(
+            session, attempt_id, question_id, body, actor=signed_in_actor()
+        )
+    except attempts.TimeIsUp:
+        session.rollback()
+        current = attempts.get_attempt(session, attempt_id, actor=signed_in_actor())
+        attempts.close_if_overdue(session, current, actor=signed_in_actor(), now=utcnow())
+        session.commit()
+        raise
     session.commit()
     out: dict[str, Any] = {"saved": True, "question_id": question_id}
     if attempts.feedback_allowed(given.attempt, question_id):
-        out["feedback"] = attempts.question_feedback(given.attempt, given.question, given)
+        named = attempts.case_feedback_allowed(session, given.attempt, given.question)
+        out["feedback"] = attempts.question_feedback(
+            given.attempt, given.question, given, with_case=named
+        )
     return out
 
 
@@ -610,9 +533,3 @@ def api_finish(attempt_id: int) -> ResponseReturnValue:
 @permission_required(Permission.AUTHENTICATED)
 def api_result(attempt_id: int) -> ResponseReturnValue:
     return attempts.attempt_result(get_session(), attempt_id, actor=signed_in_actor())
-
-
-@api.get("/certificates/<token>")
-def api_verify(token: str) -> ResponseReturnValue:
-    """Public, like the verification page: status, name, activity, date, hours."""
-    return credit.verify_certificate(get_session(), token[:64]).as_json()

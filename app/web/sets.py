@@ -54,6 +54,19 @@ class CreditForm(FlaskForm):
         "Evaluation form: 'rating: question' or 'text: question', one a line",
         validators=[Length(max=20_000)],
     )
+    time_limit_minutes = IntegerField(
+        "Exam time limit in minutes (empty: none)", validators=[Optional(), NumberRange(1, 1440)]
+    )
+    credit_provider = StringField(
+        "Provider issuing the credit (empty: the site's default)", validators=[Length(max=300)]
+    )
+    accreditation_statement = TextAreaField(
+        "Accreditation statement (empty: the site's default)", validators=[Length(max=5000)]
+    )
+    credit_type = StringField(
+        "Credit type, e.g. AMA PRA Category 1 Credit (empty: the site's default)",
+        validators=[Length(max=200)],
+    )
 
 
 class PublishSetForm(FlaskForm):
@@ -173,6 +186,10 @@ def credit(slug: str) -> ResponseReturnValue:
         )
         form.expiry_date.data = case_set.expiry_date
         form.evaluation.data = case_sets.evaluation_lines(case_set)
+        form.time_limit_minutes.data = case_set.time_limit_minutes
+        form.credit_provider.data = case_set.credit_provider
+        form.accreditation_statement.data = case_set.accreditation_statement
+        form.credit_type.data = case_set.credit_type
     return render_template("sets/credit.html", form=form, case_set=case_set), done.status
 
 
@@ -187,6 +204,10 @@ def _credit_settings(form: CreditForm) -> case_sets.CreditSettings:
         review_date=form.review_date.data,
         expiry_date=form.expiry_date.data,
         evaluation_lines=form.evaluation.data or "",
+        time_limit_minutes=form.time_limit_minutes.data,
+        credit_provider=form.credit_provider.data or "",
+        accreditation_statement=form.accreditation_statement.data or "",
+        credit_type=form.credit_type.data or "",
     )
 
 

@@ -5,17 +5,23 @@ const progress = document.getElementById("upload-progress");
 const status = document.getElementById("upload-status");
 const result = document.getElementById("upload-result");
 
+// Files are named by position ("file 3", "entry 12"): a name may carry a patient's name.
 function showResult(body) {
-  const c = body.counts;
-  document.getElementById("upload-summary").textContent =
-    `${c.stored} stored, ${c.duplicate} already here, ${c.quarantined} held for review, ` +
-    `${c.refused} refused, ${c.skipped} skipped; ${body.studies} studies.`;
+  document.getElementById("upload-summary").textContent = body.summary;
+  const notes = document.getElementById("upload-notes");
+  notes.replaceChildren();
+  for (const note of body.notes) {
+    const p = document.createElement("p");
+    p.className = "flash flash-error";
+    p.textContent = note;
+    notes.append(p);
+  }
   const rows = result.querySelector("tbody");
   rows.replaceChildren();
   for (const file of body.files) {
     const tr = document.createElement("tr");
     tr.className = `outcome-${file.outcome}`;
-    for (const text of [file.name, file.outcome, file.reason]) {
+    for (const text of [file.item, file.outcome, file.reason]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
@@ -42,19 +48,23 @@ form.addEventListener("submit", (event) => {
   });
   xhr.addEventListener("load", () => {
     progress.hidden = true;
+    result.hidden = true;
     let body;
     try {
       body = JSON.parse(xhr.responseText);
     } catch {
-      status.textContent = `The server answered ${xhr.status}; try again.`;
+      // A body past the size cap is refused before the upload view runs (an HTML page).
+      status.textContent =
+        xhr.status === 413
+          ? "The upload is larger than this server accepts. Send it in several parts."
+          : `The server answered ${xhr.status}; try again.`;
       return;
     }
-    if (xhr.status >= 400) {
-      status.textContent = body.error;
-      return;
+    // 422/413/415 with a report: nothing was stored, and the table says why per file.
+    status.textContent = xhr.status >= 400 ? body.error : "Done.";
+    if (body.files) {
+      showResult(body);
     }
-    status.textContent = "Done.";
-    showResult(body);
   });
   xhr.addEventListener("error", () => {
     status.textContent = "The connection dropped. Send the files again: only what is missing will be added.";

@@ -12,7 +12,9 @@
 // CustomEvent on the section with {series, index (1-based in the series' stack, as the
 // server's quizzes.series_stack counts: instances in order, frames expanded), x, y (image
 // pixels)}. Clicks off the image are ignored. data-picked="index,x,y" is a mark already
-// made on the series opened first (drawn in any mode).
+// made on the series opened first (drawn in any mode). data-target='{"frames": [first, last],
+// "region": {"shape": "ellipse", cx, cy, rx, ry} | {"shape": "polygon", points}}' is a
+// hotspot's answer, given only with feedback: outlined on those images of that series.
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const QUALITY = 80;
@@ -110,6 +112,13 @@ class Viewer {
     this.pick = null; // the reader's mark: {uid, frame, x, y}
     const picked = (ds.picked || "").split(",").map(Number);
     this.picked = picked.length === 3 && picked.every(Number.isFinite) ? { series: this.series, index: picked[0], x: picked[1], y: picked[2] } : null;
+    this.target = null;
+    try {
+      const t = ds.target ? JSON.parse(ds.target) : null;
+      if (t && Array.isArray(t.frames) && t.region) this.target = { series: this.series, ...t };
+    } catch {
+      this.target = null;
+    }
     this.direction = 1;
     this.blobs = new Map(); // url -> object URL (or the first frame's own URL), oldest first
     this.inflight = new Map(); // url -> {controller, promise}
@@ -136,7 +145,9 @@ class Viewer {
       item.setAttribute("aria-pressed", String(item.dataset.series === series));
     }
     this.setState("loading");
-    const url = `${this.base}/studies/${this.study}/series/${series}/metadata`;
+    // data-neutral (unknowns, quiz questions): the metadata without the series description.
+    const neutral = this.root.dataset.neutral === "1" ? "?neutral=1" : "";
+    const url = `${this.base}/studies/${this.study}/series/${series}/metadata${neutral}`;
     let meta;
     try {
       const response = await fetch(url, { credentials: "same-origin" });
@@ -471,6 +482,17 @@ class Viewer {
         shape("line", { x1: x, y1: y - 2 * r, x2: x, y2: y - r / 2 }), shape("line", { x1: x, y1: y + r / 2, x2: x, y2: y + 2 * r }));
       layer.append(group);
     }
+    const t = this.target;
+    if (t && t.series === this.series && this.index + 1 >= t.frames[0] && this.index + 1 <= t.frames[1]) {
+      const r = t.region;
+      const group = shape("g", { class: "target", "data-target": "1" });
+      if (r.shape === "polygon" && Array.isArray(r.points)) {
+        group.append(shape("polygon", { points: r.points.map((p) => p.join(",")).join(" ") }));
+      } else {
+        group.append(shape("ellipse", { cx: r.cx, cy: r.cy, rx: r.rx, ry: r.ry }));
+      }
+      layer.append(group);
+    }
     const here = this.notes.filter((n) => n.instance === f.uid && n.frame === f.frame && (!n.teaching || this.showTeaching));
     for (const n of here) draw(n.kind, n.points, n.kind === "text" ? n.text : "", n.teaching ? "note teaching" : "note");
     if (this.draft) draw(this.draft.kind, this.draft.points, this.draft.label, "draft");
@@ -539,9 +561,12 @@ class Viewer {
       make("span", { class: "viewer-group" }, this.cineButton, this.fps),
     ];
     if (this.notesUrl) {
+      // data-no-teaching: the notes come without the teaching overlay (an unknown before
+      // its diagnosis), so there is nothing to toggle.
       const toggle = make("input", { type: "checkbox", checked: true });
       toggle.addEventListener("change", () => { this.showTeaching = toggle.checked; this.drawOverlay(); });
-      const notes = make("span", { class: "viewer-group" }, make("label", {}, toggle, " Teaching overlay"));
+      const notes = make("span", { class: "viewer-group" });
+      if (this.root.dataset.noTeaching !== "1") notes.append(make("label", {}, toggle, " Teaching overlay"));
       if (this.signedIn) {
         this.visibilitySelect = make("select", { "aria-label": "Who sees my annotations", class: "viewer-visibility" },
           ...VISIBILITY.map(([value, label]) => make("option", { value }, label)));

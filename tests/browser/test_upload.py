@@ -43,7 +43,18 @@ def test_upload_shows_progress_result_and_inbox(
     expect(page.locator("#upload-summary")).to_contain_text("3 stored")
     expect(page.locator("#upload-summary")).to_contain_text("1 skipped")
     expect(page.locator("#upload-result tbody tr")).to_have_count(4)
-    expect(page.locator("tr.outcome-skipped")).to_contain_text("notes.txt")
+    expect(page.locator("tr.outcome-skipped")).to_contain_text("file 4")
+    expect(page.locator("#upload-result")).not_to_contain_text("notes.txt")
+
+    # nothing to store: the 415 answer's report is shown, not just an error line
+    page.get_by_label("Files or zips").set_input_files([str(junk)])
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-status")).to_have_text(
+        "Nothing was stored: the files are neither DICOM nor zip."
+    )
+    expect(page.locator("#upload-summary")).to_contain_text("0 stored, 0 refused")
+    expect(page.locator("#upload-result tbody tr")).to_have_count(1)
+    expect(page.locator("tr.outcome-skipped")).to_contain_text("not a DICOM Part 10 file")
 
     page.get_by_role("link", name="Inbox").click()
     expect(page.get_by_role("heading", name="CT CHEST TRAUMA")).to_be_visible()

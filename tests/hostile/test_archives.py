@@ -1,4 +1,8 @@
-"""Archive attacks through the upload route: entry floods, overlapping entries, lying sizes."""
+"""Archive attacks through the upload route: entry floods, overlapping entries, lying sizes.
+
+Each is refused whole with the status that says nothing was stored (413 for size,
+422 for a damaged or hostile archive) and the reason listed by position.
+"""
 
 from __future__ import annotations
 
@@ -60,12 +64,21 @@ def test_twenty_thousand_entries_are_refused(
         for index in range(20_000):
             archive.writestr(f"f{index}.dcm", b"")
     status, body = _upload(educator_client, "flood.zip", buffer.getvalue())
-    assert status == 400
-    assert "entries" in body["error"]
+    assert status == 413
+    assert body["files"] == [
+        {
+            "item": "file 1",
+            "file": 1,
+            "entry": None,
+            "outcome": "refused",
+            "reason": "the zip file has more than 10000 entries",
+        }
+    ]
+    assert "larger than this server accepts" in body["error"]
     assert _stored(session) == 0
 
 
-def test_overlapping_entries_hit_the_total_size_cap(
+def test_overlapping_entries_are_refused_whole(
     educator_client: FlaskClient, session: Session
 ) -> None:
     """A non-recursive zip bomb: many central-directory entries share one compressed blob."""
@@ -87,9 +100,13 @@ def test_overlapping_entries_hit_the_total_size_cap(
     bomb = raw[:central] + records + bytes(eocd)
     assert len(bomb) < 200_000  # 200 x 8 MiB = 1.6 GiB declared
     status, body = _upload(educator_client, "overlap.zip", bomb)
-    assert status in (200, 400)
-    if status == 200:
-        assert all(f["outcome"] != "stored" for f in body["files"])
+    # the archive is refused whole at its first entry (its local header names another
+    # file: damaged), before the shared blob is inflated 200 times
+    assert status == 422
+    assert body["summary"].startswith("0 stored, 1 refused")
+    assert [(f["item"], f["outcome"]) for f in body["files"]] == [("entry 1", "refused")]
+    assert body["files"][0]["reason"] == "the entry is damaged or uses an unsupported compression"
+    assert "refused whole" in body["notes"][0]
     assert _stored(session) == 0
 
 
@@ -103,8 +120,8 @@ def test_central_directory_lying_about_sizes(
     central = raw.index(b"PK\x01\x02")
     struct.pack_into("<I", raw, central + 24, 10)  # claims 10 bytes uncompressed
     status, body = _upload(educator_client, "liar.zip", bytes(raw))
-    assert status in (200, 400)
-    if status == 200:
-        assert {f["outcome"] for f in body["files"]} <= {"refused", "skipped"}
+    assert status == 422
+    assert [(f["item"], f["outcome"]) for f in body["files"]] == [("entry 1", "refused")]
+    assert "liar" not in str(body)
     assert _stored(session) == 0
     assert educator_client.get("/intake/").status_code == 200

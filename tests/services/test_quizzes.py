@@ -213,28 +213,33 @@ def test_viewer_stack_numbers_images_as_the_scoring_does(
     assert setup is not None and setup.first_index == 3 and setup.series[0].count == 5
 
 
-def test_hotspot_view_opens_on_the_series_and_the_learners_click(
+def test_question_viewer_opens_on_the_series_and_the_learners_click(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
     learner = people["learner"]
-    view = stacks.hotspot_view(session, qs.hotspot, None, actor=learner)
+    view = stacks.question_viewer(session, qs.hotspot, None, actor=learner)
     assert view is not None and view.series_uid == qs.series_uid
     assert view.study.id == qs.case.studies[0].study_id
     assert view.picked is None and view.start is None
     clicked = {"series_uid": qs.series_uid, "frame": 2, "x": 30.5, "y": 20.0}
-    view = stacks.hotspot_view(session, qs.hotspot, clicked, actor=learner)
+    view = stacks.question_viewer(session, qs.hotspot, clicked, actor=learner)
     second = stacks.series_stack(session, qs.case.studies[0].study.series[0])[1]
     assert view is not None and view.picked == {"frame": 2, "x": 30.5, "y": 20.0}
     assert view.start == (second.instance.id, 1)
-    # Nothing of the region or the frame range.
+    # Nothing of the region or the frame range before feedback; both with it.
     assert "region" not in repr(view) and "frames" not in repr(view)
-    assert stacks.hotspot_view(session, qs.single, None, actor=learner) is None
+    shown = stacks.question_viewer(session, qs.hotspot, None, actor=learner, with_target=True)
+    assert shown is not None and shown.target is not None
+    assert shown.target["frames"] == [2, 3] and shown.start == (second.instance.id, 1)
+    # Every other kind of question has the viewer too, on the case's series.
+    single = stacks.question_viewer(session, qs.single, None, actor=learner)
+    assert single is not None and single.series_uid == qs.series_uid and single.target is None
     # A series not in the case, or a study the actor may not see: no viewer (not a 404).
     elsewhere = Question(case=qs.case, kind="hotspot", stem="?", hotspot={"series_uid": "1.2"})
-    assert stacks.hotspot_view(session, elsewhere, None, actor=learner) is None
+    assert stacks.question_viewer(session, elsewhere, None, actor=learner) is None
     qs.case.visibility = Visibility.PRIVATE
     session.flush()
-    assert stacks.hotspot_view(session, qs.hotspot, None, actor=people["other"]) is None
+    assert stacks.question_viewer(session, qs.hotspot, None, actor=people["other"]) is None
 
 
 # --------------------------------------------------------------------------- attempts
@@ -354,9 +359,14 @@ def test_attempt_limit(
         attempts.finish_attempt(session, attempt.id, actor=learner)
     session.commit()
     assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
-    with pytest.raises(Conflict, match="all 2 attempts"):
+    with pytest.raises(Conflict, match="all 2 exam attempts"):
         attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
     assert session.scalar(select(func.count(Attempt.id))) == 2
+    # Practice is unlimited and never uses up an exam attempt (issue 15).
+    for _ in range(3):
+        practice = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="practice")
+        attempts.finish_attempt(session, practice.id, actor=learner)
+    assert attempts.attempts_left(session, qs.case_set, actor=learner) == 0
 
 
 def test_bad_answers_change_nothing(
@@ -416,18 +426,26 @@ def test_bad_answers_change_nothing(
 # --------------------------------------------------------------------------- unknown cases
 
 
-def test_case_revealed_only_after_answering(
+def test_unknown_reveal_goes_step_by_step_and_waits_for_an_open_exam(
     session: Session, qs: QuizSet, people: dict[str, User]
 ) -> None:
-    learner, educator = people["learner"], people["educator"]
-    assert unknowns.case_revealed_for(session, educator, qs.case)
-    assert not unknowns.case_revealed_for(session, None, qs.case)
-    assert not unknowns.case_revealed_for(session, learner, qs.case)
+    learner = people["learner"]
+    visitor: dict[str, int] = {}
+    assert unknowns.view(session, qs.case, actor=None, visitor_steps=visitor).sections == [
+        "history"
+    ]
+    with pytest.raises(Invalid):
+        unknowns.reveal(session, qs.case, 2, actor=None, visitor_steps=visitor)
+    assert unknowns.reveal(session, qs.case, 1, actor=None, visitor_steps=visitor) == 1
+    assert visitor == {str(qs.case.id): 1}
     attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
-    _answer_all(session, attempt, qs, learner)
-    assert not unknowns.case_revealed_for(session, learner, qs.case)  # exam still open
+    unknowns.reveal(session, qs.case, 1, actor=learner, visitor_steps={})
+    with pytest.raises(Conflict):
+        unknowns.reveal(session, qs.case, 2, actor=learner, visitor_steps={})
     attempts.finish_attempt(session, attempt.id, actor=learner)
-    assert unknowns.case_revealed_for(session, learner, qs.case)
+    assert unknowns.reveal(session, qs.case, 2, actor=learner, visitor_steps={}) == 2
+    shown = unknowns.view(session, qs.case, actor=learner, visitor_steps={})
+    assert shown.diagnosis_revealed and "diagnosis_text" in shown.sections
 
 
 # --------------------------------------------------------------------------- review queue
@@ -530,6 +548,8 @@ def test_statistics_and_rescoring(
 
 # --------------------------------------------------------------------------- credit
 
+ISSUER = credit.Issuer("Teachfile test provider", "Accredited for testing.", "CE hours")
+
 
 def _passed_attempt(session: Session, qs: QuizSet, learner: User) -> Attempt:
     attempt = attempts.start_attempt(session, qs.case_set.slug, actor=learner, mode="exam")
@@ -552,6 +572,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation={"bias": "Yes"},
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="Attest"):
@@ -562,6 +583,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=False,
+            issuer=ISSUER,
             now=NOW,
         )
     with pytest.raises(Invalid, match="hours"):
@@ -572,12 +594,20 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours="-1",
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     session.rollback()
     assert session.scalar(select(func.count(Certificate.id))) == 0
     cert = credit.claim_credit(
-        session, attempt.id, actor=learner, evaluation=EVALUATION, hours="5", attested=True, now=NOW
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation=EVALUATION,
+        hours="5",
+        attested=True,
+        issuer=ISSUER,
+        now=NOW,
     )
     session.commit()
     assert cert.hours == 2.0  # capped at the set's credit hours
@@ -590,6 +620,7 @@ def test_claim_credit_revoke_and_verify(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     check = credit.verify_certificate(session, cert.token)
@@ -600,6 +631,9 @@ def test_claim_credit_revoke_and_verify(
         "activity": "Chest emergencies",
         "date": "2026-11-23",
         "hours": 2.0,
+        "credit_type": "CE hours",
+        "provider": "Teachfile test provider",
+        "accreditation_statement": "Accredited for testing.",
         "revoked_on": None,
     }
     for tampered in (cert.token[:-1] + ("A" if cert.token[-1] != "A" else "B"), "x", "../etc"):
@@ -656,6 +690,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     passed = _passed_attempt(session, qs, learner)
@@ -668,6 +703,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=late,
         )
     with pytest.raises(NotFound):
@@ -678,6 +714,7 @@ def test_claiming_credit_without_passing_or_outside_dates(
             evaluation=EVALUATION,
             hours=1,
             attested=True,
+            issuer=ISSUER,
             now=NOW,
         )
     assert session.scalar(select(func.count(Certificate.id))) == 0

@@ -79,10 +79,14 @@ def test_reading_routes(app: Flask, world: dict[str, Any], reader: str) -> None:
         for path in (
             f"/cases/{case.slug}",
             f"/api/cases/{case.slug}",
-            f"/cases/{case.slug}?unknown=1",
+            f"/unknowns/{case.unknown_token}",
+            f"/unknowns/{case.unknown_token}/annotations",
         ):
             got = client.get(path).status_code
             assert got == expected, (reader, status, visibility, path, got)
+        # The old unknown mode's link leads to the unknown (issue 15), for its readers only.
+        old = client.get(f"/cases/{case.slug}?unknown=1").status_code
+        assert old == (302 if readable else 404), (reader, status, visibility, old)
         in_list = status == "published" and readable
         assert (case.title in visible) == in_list, (reader, status, visibility)
     assert listed["total"] == len(visible)

@@ -307,7 +307,13 @@ def build_world(session: Session, config: intake.IntakeConfig) -> World:
     )
     attempts.finish_attempt(session, attempt.id, actor=learner)
     certificate = credit.claim_credit(
-        session, attempt.id, actor=learner, evaluation={"met": "5"}, hours=1, attested=True
+        session,
+        attempt.id,
+        actor=learner,
+        evaluation={"met": "5"},
+        hours=1,
+        attested=True,
+        issuer=credit.Issuer("Provider", "Accredited.", "CE hours"),
     )
     reviews.schedule_review(session, learner.id, question, correct=False, today=date.today())
     w.attempt_id, w.certificate = attempt.id, certificate.token
@@ -516,6 +522,27 @@ def note_targets(w: World) -> list[Target]:
     return found
 
 
+def unknown_url(suffix: str = "") -> Callable[..., str]:
+    return lambda w, c: f"/unknowns/{w.cases[c].unknown_token}{suffix}"
+
+
+def unknown_note_targets(w: World) -> list[Target]:
+    """The annotations again, through the unknown of their case (issue 15)."""
+    return [
+        Target(
+            t.label,
+            t.url.replace(
+                f"/api/cases/{case_id}/annotations",
+                f"/unknowns/{case.unknown_token}/annotations",
+            ),
+            lambda r, expect=t.expect: 302 if r.role is None else expect(r),  # type: ignore[misc]
+        )
+        for t in note_targets(w)
+        for case_id, case in ((c.id, c) for c in w.cases.values())
+        if t.url.startswith(f"/api/cases/{case_id}/")
+    ]
+
+
 def consult_sees(r: Reader) -> bool:
     return r.admin or r.name == "learner_a" or (_has(r, Role.EDUCATOR) and r.hospital == "A")
 
@@ -639,6 +666,16 @@ TABLE: dict[tuple[str, str], Targets] = {
         case_url("/annotations", by_id=True, prefix="/api/cases/"),
         gated(Role.LEARNER, lambda r, c: view(r, c, ALLOWED), api=True),
     ),
+    # Unknowns: read by the case's readers (visitors too, who may reveal); notes as above.
+    ("GET", "/unknowns/<token>"): per_combo(unknown_url(), view),
+    ("POST", "/unknowns/<token>/reveal"): per_combo(
+        unknown_url("/reveal"), lambda r, c: view(r, c, ALLOWED)
+    ),
+    ("GET", "/unknowns/<token>/annotations"): per_combo(unknown_url("/annotations"), view),
+    ("POST", "/unknowns/<token>/annotations"): per_combo(
+        unknown_url("/annotations"), gated(Role.LEARNER, lambda r, c: view(r, c, ALLOWED))
+    ),
+    ("DELETE", "/unknowns/<token>/annotations/<int:annotation_id>"): unknown_note_targets,
     ("PATCH", "/api/cases/<int:case_id>/annotations/<int:annotation_id>"): note_targets,
     ("DELETE", "/api/cases/<int:case_id>/annotations/<int:annotation_id>"): note_targets,
     # Comments.
@@ -731,6 +768,12 @@ TABLE: dict[tuple[str, str], Targets] = {
     ),
     ("GET", "/admin/quarantine/<int:item_id>/image"): one(
         "held", lambda w: f"/admin/quarantine/{w.held_id}/image", by_role(Role.ADMIN, 200)
+    ),
+    ("GET", "/admin/quarantine/<int:item_id>/ocr"): one(
+        "held", lambda w: f"/admin/quarantine/{w.held_id}/ocr", by_role(Role.ADMIN, 200)
+    ),
+    ("GET", "/admin/quarantine/<int:item_id>/preview"): one(
+        "held", lambda w: f"/admin/quarantine/{w.held_id}/preview", by_role(Role.ADMIN, 200)
     ),
     ("POST", "/admin/quarantine/<int:item_id>/delete"): one(
         "held", lambda w: f"/admin/quarantine/{w.held_id}/delete", by_role(Role.ADMIN)

@@ -375,9 +375,11 @@ def test_attempt_limit_and_visitor_pages(
     _api(client, "POST", f"/api/attempts/{attempt_id}/finish")
     again = _api(client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "exam"})
     assert again.status_code == 409
-    assert "used all 1 attempts" in client.get(f"/sets/{qs.case_set.slug}/quiz").get_data(
-        as_text=True
-    )
+    start = client.get(f"/sets/{qs.case_set.slug}/quiz").get_data(as_text=True)
+    assert "used all 1 exam attempts" in start and 'value="exam"' not in start
+    practice = _api(client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "practice"})
+    assert practice.status_code == 201  # practice stays open after the exam attempts run out
+    _api(client, "POST", f"/api/attempts/{practice.get_json()['id']}/finish")
     assert client.get("/quiz/review").status_code == 200
     assert client.get(f"/quiz/review/{qs.single.id}").status_code == 200  # missed: in queue
     assert client.get("/quiz/review/999999").status_code == 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -71,12 +71,18 @@ def open_attempt(session: Session, case_set: CaseSet, *, actor: User) -> Attempt
 
 
 def attempts_left(session: Session, case_set: CaseSet, *, actor: User) -> int | None:
-    """How many more attempts the learner may start (None: no limit)."""
+    """How many more exam attempts the learner may start (None: no limit).
+
+    Practice is unlimited and never uses one up (issue 15): it gives the answers away
+    as it goes, so only exam attempts are rationed.
+    """
     if case_set.max_attempts is None:
         return None
     used = session.scalar(
         select(func.count(Attempt.id)).where(
-            Attempt.set_id == case_set.id, Attempt.user_id == actor.id
+            Attempt.set_id == case_set.id,
+            Attempt.user_id == actor.id,
+            Attempt.mode == AttemptMode.EXAM,
         )
     )
     return max(0, case_set.max_attempts - int(used or 0))
@@ -92,7 +98,10 @@ def start_attempt(
         chosen = AttemptMode(mode)
     except ValueError:
         raise Invalid("Choose practice or exam mode.") from None
+    now = now or utcnow()
     current = open_attempt(session, case_set, actor=actor)
+    if current is not None and close_if_overdue(session, current, actor=actor, now=now):
+        current = None
     if current is not None:
         if current.mode is chosen:
             return current
@@ -100,9 +109,12 @@ def start_attempt(
             f"You have an unfinished {current.mode.value} attempt on this set: "
             "finish it before starting another."
         )
-    left = attempts_left(session, case_set, actor=actor)
+    left = attempts_left(session, case_set, actor=actor) if chosen is AttemptMode.EXAM else None
     if left == 0:
-        raise Conflict(f"You have used all {case_set.max_attempts} attempts on this set.")
+        raise Conflict(
+            f"You have used all {case_set.max_attempts} exam attempts on this set "
+            "(practice stays open)."
+        )
     questions = set_questions(session, case_set, actor)
     if not questions:
         raise Invalid("This set has no questions yet.")
@@ -123,7 +135,10 @@ def start_attempt(
         question_ids=[q.id for q in questions],
         option_order=draw_orders(questions),
         total=len(questions),
-        started_at=now or utcnow(),
+        started_at=now,
+        deadline_at=now + timedelta(minutes=case_set.time_limit_minutes)
+        if chosen is AttemptMode.EXAM and case_set.time_limit_minutes
+        else None,
     )
     # No savepoint: pysqlite opens none inside an implicit transaction (its RELEASE would
     # commit). A collision fails the flush; the caller rolls the request back.
@@ -183,6 +198,47 @@ def feedback_allowed(attempt: Attempt, question_id: int) -> bool:
     )
 
 
+class TimeIsUp(Conflict):
+    """An exam answer given after its deadline: refused; the caller then closes the attempt
+    with :func:`close_if_overdue` (scored on what was answered in time) and commits."""
+
+
+def overdue(attempt: Attempt, now: datetime) -> bool:
+    """Whether an open timed exam has passed its deadline."""
+    return (
+        attempt.status is AttemptStatus.OPEN
+        and attempt.deadline_at is not None
+        and now >= attempt.deadline_at
+    )
+
+
+def seconds_left(attempt: Attempt, now: datetime) -> int | None:
+    """Seconds until a timed exam's deadline (0 when passed; None: untimed or finished)."""
+    if attempt.status is not AttemptStatus.OPEN or attempt.deadline_at is None:
+        return None
+    return max(0, int((attempt.deadline_at - now).total_seconds()))
+
+
+def close_if_overdue(session: Session, attempt: Attempt, *, actor: User, now: datetime) -> bool:
+    """Finish a timed exam whose deadline has passed, at its deadline, scored on the
+    answers given in time. Returns whether it did."""
+    if not overdue(attempt, now):
+        return False
+    _finish(session, attempt, actor=actor, at=attempt.deadline_at or now, timed_out=True)
+    return True
+
+
+def case_feedback_allowed(session: Session, attempt: Attempt, question: Question) -> bool:
+    """Whether feedback may name the question's case (title, diagnosis): only once every
+    question of the attempt on that case may show its answer, since the title of a case
+    names the diagnosis that its next question asks for (issue 15)."""
+    return all(
+        feedback_allowed(attempt, q.id)
+        for q in attempt_questions(session, attempt)
+        if q.case_id == question.case_id
+    )
+
+
 def answer_question(
     session: Session,
     attempt_id: int,
@@ -196,11 +252,17 @@ def answer_question(
 
     Exam mode: the answer may be changed until the attempt is finished. Practice mode:
     the first answer counts (its feedback has been shown). Refused, nothing changed: a
-    question not in the attempt, a finished attempt, an option of another question.
+    question not in the attempt, a finished attempt, an option of another question, and
+    (:class:`TimeIsUp`) an answer after a timed exam's deadline.
     """
     attempt = get_attempt(session, attempt_id, actor=actor)
     if attempt.status is not AttemptStatus.OPEN:
         raise Conflict("This attempt has ended: its answers can no longer change.")
+    if overdue(attempt, now or utcnow()):
+        raise TimeIsUp(
+            "Time is up: this exam's time limit has passed, so this answer was not saved. "
+            "The exam is finished and scored on the answers you gave in time."
+        )
     if question_id not in (attempt.question_ids or []):
         raise Invalid("That question is not part of this attempt.")
     question = session.get(Question, question_id)
@@ -256,8 +318,19 @@ def finish_attempt(
     if attempt.status is not AttemptStatus.OPEN:
         raise Conflict("This attempt has already ended.")
     now = now or utcnow()
+    if close_if_overdue(session, attempt, actor=actor, now=now):
+        return attempt
+    _finish(session, attempt, actor=actor, at=now)
+    return attempt
+
+
+def _finish(
+    session: Session, attempt: Attempt, *, actor: User, at: datetime, timed_out: bool = False
+) -> None:
+    """Close the attempt at ``at``: unanswered questions count as wrong; an exam's missed
+    questions go to the review queue."""
     attempt.status = AttemptStatus.FINISHED
-    attempt.finished_at = now
+    attempt.finished_at = at
     rescore_attempt(attempt, attempt.case_set.passing_score)
     if attempt.mode is AttemptMode.EXAM:
         answered = answers_by_question(attempt)
@@ -268,7 +341,7 @@ def finish_attempt(
                 actor.id,
                 question,
                 correct=bool(answer and answer.correct),
-                today=now.date(),
+                today=at.date(),
             )
     session.flush()
     audit.record(
@@ -277,9 +350,13 @@ def finish_attempt(
         actor=actor,
         target_type="case_set",
         target_id=attempt.set_id,
-        detail={"attempt": attempt.id, "score": attempt.score, "passed": attempt.passed},
+        detail={
+            "attempt": attempt.id,
+            "score": attempt.score,
+            "passed": attempt.passed,
+            **({"timed_out": True} if timed_out else {}),
+        },
     )
-    return attempt
 
 
 def attempt_summary(attempt: Attempt) -> dict[str, Any]:
@@ -296,6 +373,7 @@ def attempt_summary(attempt: Attempt) -> dict[str, Any]:
         "score": attempt.score if attempt.status is AttemptStatus.FINISHED else None,
         "passed": attempt.passed if attempt.status is AttemptStatus.FINISHED else None,
         "passing_score": attempt.case_set.passing_score,
+        "deadline_at": attempt.deadline_at.isoformat() if attempt.deadline_at else None,
     }
 
 
@@ -309,7 +387,12 @@ def attempt_result(session: Session, attempt_id: int, *, actor: User) -> dict[st
             review.append(
                 {
                     "question": public_question(question, attempt_order(attempt, question)),
-                    "feedback": question_feedback(attempt, question, answered.get(question.id)),
+                    "feedback": question_feedback(
+                        attempt,
+                        question,
+                        answered.get(question.id),
+                        with_case=case_feedback_allowed(session, attempt, question),
+                    ),
                 }
             )
         else:
@@ -333,7 +416,7 @@ def question_view(attempt: Attempt, question: Question) -> dict[str, Any]:
 
 
 def question_feedback(
-    attempt: Attempt, question: Question, answer: Answer | None
+    attempt: Attempt, question: Question, answer: Answer | None, *, with_case: bool = True
 ) -> dict[str, Any]:
     """:func:`feedback` with the options in this attempt's order."""
-    return feedback(question, answer, attempt_order(attempt, question))
+    return feedback(question, answer, attempt_order(attempt, question), with_case=with_case)

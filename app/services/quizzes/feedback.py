@@ -10,14 +10,16 @@ from app.services.quizzes.ordering import ordered_options
 
 
 def public_question(question: Question, order: list[int] | None = None) -> dict[str, Any]:
-    """A question as a learner sees it before answering: never which option is right,
-    no explanations, no accepted answers, no hotspot region or frame range. Options in the
-    learner's ``order`` (:mod:`app.services.quizzes.ordering`)."""
+    """A question as a learner sees it before answering: what its author chose to show (the
+    stem, the options in the learner's ``order`` (:mod:`app.services.quizzes.ordering`), the
+    case's clinical history); never which option is right, no explanations, accepted
+    answers, hotspot region or frame range, and nothing naming the case (its title and slug
+    name the diagnosis: issue 15), which comes with the feedback."""
     data: dict[str, Any] = {
         "id": question.id,
         "kind": question.kind,
         "stem": question.stem,
-        "case": {"slug": question.case.slug, "title": question.case.title},
+        "history": question.case.history,
     }
     if question.kind in CHOICE_KINDS:
         data["options"] = [{"id": o.id, "text": o.text} for o in ordered_options(question, order)]
@@ -27,10 +29,15 @@ def public_question(question: Question, order: list[int] | None = None) -> dict[
 
 
 def feedback(
-    question: Question, answer: Answer | None, order: list[int] | None = None
+    question: Question,
+    answer: Answer | None,
+    order: list[int] | None = None,
+    *,
+    with_case: bool = True,
 ) -> dict[str, Any]:
     """What a learner sees after answering (practice) or at the end (exam), options in the
-    order the learner saw them."""
+    order the learner saw them; ``with_case`` adds the case's title and diagnosis (see
+    ``attempts.case_feedback_allowed``)."""
     data: dict[str, Any] = {
         "question_id": question.id,
         "answered": answer is not None,
@@ -39,6 +46,12 @@ def feedback(
         "reference": question.reference,
         "teaching_point": question.teaching_point,
     }
+    if with_case:
+        data["case"] = {
+            "slug": question.case.slug,
+            "title": question.case.title,
+            "diagnosis": question.case.diagnosis,
+        }
     if question.kind in CHOICE_KINDS:
         chosen = set((answer.response if answer else {}).get("option_ids", []))
         data["options"] = [

@@ -155,6 +155,22 @@ SAFE_PRIVATE: Final = frozenset(
 _NUMERIC_VRS: Final = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"})
 _TEXT_VRS: Final = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN", "CS", "AE", "UR"})
 _LONG_TEXT_VRS: Final = frozenset({"ST", "LT", "UT", "UC"})
+#: Allowed text VRs cleaned of the object's identifiers when no rule says otherwise.
+_FREE_TEXT_VRS: Final = frozenset({"SH", "LO", "UC"})
+#: The parts of a coded concept that name it in its scheme (Code Sequence Macro, PS3.3
+#: 8.8): codes such as SNOMED CT's are long numbers, which cleaning would take for ids.
+_CODE_PARTS: Final = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080112, 0x00080119}
+)
+#: What a value kept unread may consist of (PS3.5 Table 6.2-1; "\\" separates values,
+#: ":" is the ACR-NEMA time separator), by VR and, for enumerated values, by tag.
+_FORMS: Final[dict[str | int, re.Pattern[str]]] = {
+    "DS": re.compile(r"[0-9+\-eE. \\]*"),
+    "IS": re.compile(r"[0-9+\- \\]*"),
+    "TM": re.compile(r"[0-9.: \\]*"),
+    "AS": re.compile(r"(?:[0-9]{3}[DWMY])?"),
+    0x00100040: re.compile(r"[MFO]?"),  # Patient's Sex (C.7.1.1)
+}
 _MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "CS": 16, "AE": 16, "PN": 64}
 _CHARSET_CODECS: Final = {
     "": "ascii",
@@ -506,9 +522,28 @@ class _Walker:
             self.set(ds, tag, "UI", new if len(new) > 1 else new[0])
             self.count("uid")
 
+    def check_form(self, ds: Dataset, tag: int, vr: str,
+                   elem: DataElement | RawDataElement) -> None:
+        """Remove (or dummy, or empty) a kept value that is not what its VR allows (PS3.5 6.2).
+
+        A value that is kept without being read must be unable to carry text: numbers,
+        times and ages are checked character by character, Patient's Sex against its
+        enumerated values; anything else in them (a name typed into a number) goes.
+        """
+        form = _FORMS.get(tag) or _FORMS.get(vr)
+        if form is None:
+            return
+        text = self.text(elem, "latin_1")
+        if text is None or form.fullmatch(text.strip("\x00 ")):
+            return
+        self.empty_or_remove(ds, tag, vr)
+        self.count("malformed")
+
     def shift(self, ds: Dataset, tag: int, vr: str, elem: DataElement | RawDataElement) -> None:
         if vr not in ("DA", "DT"):
-            return  # TM and others: whole-day offsets leave times as they are
+            # TM and others: whole-day offsets leave times as they are, if they are times
+            self.check_form(ds, tag, vr, elem)
+            return
         text = self.text(elem)
         if not text:
             return
@@ -642,9 +677,15 @@ class _Walker:
                     action = Action.KEEP if t in CLASS_UID_TAGS else Action.UID
                 elif vr in ("DA", "DT"):
                     action = Action.SHIFT
+                elif vr in _FREE_TEXT_VRS and t not in _CODE_PARTS:
+                    # allowed, but typed by someone (a local code's meaning, a model name
+                    # a site edited): a name or an identifier of this object is cleaned out
+                    action = Action.CLEAN
                 else:
-                    continue  # kept unchanged, never decoded
+                    self.check_form(ds, t, vr, elem)  # kept unchanged if it is what its VR says
+                    continue
             if action is Action.KEEP:
+                self.check_form(ds, t, vr, elem)
                 continue
             if action is Action.REMOVE:
                 self.empty_or_remove(ds, t, vr, depth)

@@ -139,9 +139,15 @@ def publish_set(
     require(actor, Permission.EDIT, case_set)
     if not case_set.items:
         raise Invalid("Add at least one case before publishing the set.")
+    if case_set.published_at is None and identifier_gate.scan(
+        session, identifier_gate.slug_field(case_set.slug)
+    ):
+        # the first title's identifiers live on in the slug: nobody has linked to it yet
+        case_set.slug = unique_slug(session, case_set.title)
     findings = identifier_gate.check(
         session,
-        _set_fields(case_set.title, case_set.description, case_set.objectives),
+        _set_fields(case_set.title, case_set.description, case_set.objectives)
+        | identifier_gate.slug_field(case_set.slug),
         enforce=True,
         confirmed=confirm_identifiers,
         action="set.published",

@@ -509,7 +509,7 @@ def _flatten(content: dict[str, Any]) -> dict[str, str]:
 def check_identifiers(session: Session, case: Case) -> list[phi_scan.Finding]:
     """Every text of the case a reader will see: its content, key-image captions, the
     teaching overlay's labels, and its questions, options, explanations and answers."""
-    fields = content_fields(CaseContent.of(case))
+    fields = content_fields(CaseContent.of(case)) | identifier_gate.slug_field(case.slug)
     for key in case.key_images:
         fields[f"Key image {key.position + 1} caption"] = key.caption
     overlay = session.scalars(
@@ -550,6 +550,11 @@ def publish(
     case = get_case_for_edit(session, slug, actor=actor)
     if visibility is Visibility.INSTITUTION and case.institution_id is None:
         raise Invalid("This case belongs to no institution; publish it privately or publicly.")
+    if case.published_at is None and identifier_gate.scan(
+        session, identifier_gate.slug_field(case.slug)
+    ):
+        # the first title's identifiers live on in the slug: nobody has linked to it yet
+        case.slug = unique_slug(session, case.title)
     findings = check_identifiers(session, case)
     if findings and not confirmed:
         raise Invalid(

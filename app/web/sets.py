@@ -196,7 +196,8 @@ def publish(slug: str) -> ResponseReturnValue:
     form = PublishSetForm()
     session = get_session()
     if form.validate_on_submit():
-        case_sets.publish_set(
+        # a first publish may give the set a new slug (case_sets.publish_set)
+        slug = case_sets.publish_set(
             session,
             slug,
             Visibility(form.visibility.data),
@@ -205,7 +206,7 @@ def publish(slug: str) -> ResponseReturnValue:
             confirm_identifiers=identifier_gate.confirmed_flag(
                 request.form.get("confirm_identifiers")
             ),
-        )
+        ).slug
         session.commit()
         flash("The set is published.", "success")
     return redirect(url_for("sets.detail", slug=slug))

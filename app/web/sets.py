@@ -156,6 +156,9 @@ def credit(slug: str) -> ResponseReturnValue:
             slug,
             _credit_settings(form),
             actor=signed_in_actor(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
             remote_addr=remote_addr(),
         ),
         success="Credit settings saved.",
@@ -173,7 +176,9 @@ def credit(slug: str) -> ResponseReturnValue:
         )
         form.expiry_date.data = case_set.expiry_date
         form.evaluation.data = case_sets.evaluation_lines(case_set)
-    return render_template("sets/credit.html", form=form, case_set=case_set), done.status
+    return render_template(
+        "sets/credit.html", form=form, case_set=case_set, findings=done.findings
+    ), done.status
 
 
 def _credit_settings(form: CreditForm) -> case_sets.CreditSettings:

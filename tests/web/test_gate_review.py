@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Case, CaseSet, Institution, Role, User
+from app.models import AuditEvent, Case, CaseSet, Institution, Role, User
 from tests.conftest import AuthActions, csrf_token
 
 FIRST_TITLE = "Mrs Kowalczyk MRN 1234567 scaphoid"
@@ -136,3 +136,49 @@ def test_a_set_first_titled_with_identifiers_is_published_under_a_clean_address(
     assert case_set.title == "Wrist injuries" and not _leaks(case_set.slug)
     listing = app.test_client().get("/sets/").get_data(as_text=True)
     assert "Wrist injuries" in listing and not _leaks(listing)
+
+
+def test_credit_text_of_a_published_set_passes_the_gate(
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    hospital: Institution,
+    create_case: Callable[..., Any],
+    create_user: Callable[..., User],
+    session: Session,
+) -> None:
+    """Faculty, disclosures and evaluation questions are shown to learners before they
+    start; they were saved on a published set with no identifier check and no count."""
+    case = create_case(educator, title="Scaphoid fracture")
+    auth.login(educator.email)
+    token = csrf_token(client, "/sets/new")
+    client.post("/sets/new", data={"csrf_token": token, "title": "Wrist injuries",
+                                   "description": "", "objectives": "", "cases": case.slug})
+    session.expire_all()
+    slug = session.scalars(select(CaseSet)).one().slug
+    client.post(f"/sets/{slug}/publish", data={"csrf_token": token, "visibility": "public"})
+    form = {
+        "csrf_token": token, "credit_hours": "1", "passing_score": "70", "faculty": "",
+        "disclosures": "None. Thanks to Mrs Kowalczyk (MRN 1234567) for her consent.",
+        "evaluation": "rating: The activity was relevant to my practice",
+    }
+    refused = client.post(f"/sets/{slug}/credit", data=form)
+    assert refused.status_code == 422
+    assert "none of these identifies a patient" in refused.get_data(as_text=True)
+    learner = app.test_client()
+    AuthActions(learner).login(create_user(Role.LEARNER, institution=hospital).email)
+    assert not _leaks(learner.get(f"/sets/{slug}/quiz").get_data(as_text=True))
+
+    confirmed = client.post(f"/sets/{slug}/credit", data=form | {"confirm_identifiers": "1"})
+    assert confirmed.status_code == 302
+    assert "Mrs Kowalczyk" in learner.get(f"/sets/{slug}/quiz").get_data(as_text=True)
+    session.expire_all()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action.in_(("set.credit_changed",
+                                                        "identifiers.refused")))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [e.action for e in events] == ["identifiers.refused", "set.credit_changed"]
+    assert events[-1].detail["identifiers_confirmed"] is True
+    assert not any(_leaks(str(e.detail)) for e in events)

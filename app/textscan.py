@@ -24,6 +24,7 @@ import functools
 import itertools
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,33 @@ class _Phrases:
         return spans
 
 
+# Letters NFKD does not take apart: "Łukasz", "Søren", "Đorđević".
+_UNFOLDED = str.maketrans("łŁøØđĐ", "lLoOdD")
+
+
+def _fold(word: str) -> str:
+    """``word`` without its diacritics: "Wiśniewski" -> "Wisniewski"."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_UNFOLDED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class _NameList(frozenset[str]):
+    """A name list that also holds a name typed with diacritics the list spells without.
+
+    The lists come from sources that mostly drop accents ("Wisniewski", "Jahn"), while
+    authors and headers keep them ("Wiśniewski", "Jähn"): a name is the same name.
+    """
+
+    def __contains__(self, word: object) -> bool:
+        if frozenset.__contains__(self, word):
+            return True
+        return (
+            isinstance(word, str)
+            and not word.isascii()
+            and frozenset.__contains__(self, _fold(word))
+        )
+
+
 def _alternation(items: Iterable[str]) -> str:
     return "|".join(re.escape(i) for i in sorted(set(items), key=len, reverse=True))
 
@@ -110,12 +138,12 @@ def _alternation(items: Iterable[str]) -> str:
 def _words() -> _Words:
     names: dict[str, Any] = json.loads((_DATA / "person_names.json").read_text("utf-8"))
     lists: dict[str, list[str]] = yaml.safe_load((_DATA / "phi_words.yaml").read_text("utf-8"))
-    surnames = frozenset(names["surnames"])
+    surnames = _NameList(names["surnames"])
     suffixes = _alternation(lists["hospital_suffixes"]).replace(r"\ ", r"\s+")
     street_suffixes = _alternation(lists["street_suffixes"])
     return _Words(
-        given=frozenset(names["given"]),
-        given_word_like=frozenset(names["given_word_like"]),
+        given=_NameList(names["given"]),
+        given_word_like=_NameList(names["given_word_like"]),
         surnames=surnames,
         titles=frozenset(lists["titles"]),
         not_after_title=frozenset(lists["not_after_title"]),

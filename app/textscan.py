@@ -21,6 +21,7 @@ author a click; a leak cannot be undone.
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import json
 import re
@@ -343,12 +344,66 @@ _URL_PATIENT = re.compile(
 _REFERENCE_NUMBER = re.compile(r"(?:PMID|PMCID|PMC|pubmed|doi|ISBN|ISSN)[\s:/.#=]*$", re.IGNORECASE)
 
 
+# What a reader does not see in the text an author types (Markdown and HTML are
+# rendered): emphasis marks at a word's edge, inline tags, invisible characters. Other
+# tags and every kind of space read as one space; character references as their character.
+_MARKUP = re.compile(
+    r"(?P<emphasis>(?<!\w)[*_~`]+|[*_~`]+(?!\w))"
+    r"|(?P<inline></?(?:b|i|em|strong|u|s|del|ins|mark|span|code|sup|sub|small)\b[^<>]{0,200}>)"
+    r"|(?P<tag></?[A-Za-z][^<>]{0,200}>)"
+    r"|(?P<reference>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,30});)"
+    r"|(?P<invisible>[\u00ad\u200b-\u200d\u2060\ufeff])"
+    r"|(?P<space>[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000])",
+    re.IGNORECASE,
+)
+
+
+def _as_read(text: str) -> tuple[str, list[int]]:
+    """``text`` as a reader reads it, and for each of its characters the offset in ``text``
+    (one more entry, for the end), so passages are reported where the author typed them."""
+    out: list[str] = []
+    origin: list[int] = []
+    at = 0
+    for m in _MARKUP.finditer(text):
+        out.append(text[at : m.start()])
+        origin.extend(range(at, m.start()))
+        kind = m.lastgroup
+        if kind in ("tag", "space"):
+            replacement = " "
+        elif kind == "reference":
+            replacement = html.unescape(m.group())
+            replacement = " " if replacement.isspace() else replacement
+        else:
+            replacement = ""
+        out.append(replacement)
+        origin.extend([m.start()] * len(replacement))
+        at = m.end()
+    out.append(text[at:])
+    origin.extend(range(at, len(text) + 1))
+    return "".join(out), origin
+
+
 def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
     """Every passage of ``text`` that looks like an identifier, overlapping passages merged.
 
     ``institutions`` are registered hospital names, matched as whole words (so
     "Hospital B" does not match "hospital by"), in any case from four letters on.
+    The text is read as readers see it once rendered ("Mr **Kowalczyk**", "Mr&nbsp;
+    Kowalczyk" and a non-breaking space after a title are "Mr Kowalczyk"); passages
+    are reported at their place in ``text``.
     """
+    if not text:
+        return []
+    read, origin = _as_read(text)
+    if len(read) != len(text) or read != text:
+        return [
+            Hit(hit.kind, origin[hit.start], max(origin[hit.end - 1] + 1, origin[hit.start] + 1))
+            for hit in _find(read, institutions)
+        ]
+    return _find(text, institutions)
+
+
+def _find(text: str, institutions: Iterable[str]) -> list[Hit]:
     if not text:
         return []
     words = _words()

@@ -132,6 +132,14 @@ OBSERVER_TEXT_CODES: Final = frozenset(
     {"121009", "121013", "121014", "121015", "121016", "121017", "121010"}
 )
 
+#: SR concepts (DCM, TID 1007 Subject Context, Patient) that are the patient's birth date
+#: and age in a content tree: the first goes like Patient's Birth Date, the second is
+#: capped like Patient's Age.
+SUBJECT_BIRTH_DATE: Final = "121031"
+SUBJECT_AGE: Final = "121033"
+#: UCUM units of a Subject Age (CID 7456), per year.
+_AGE_UNITS_PER_YEAR: Final = {"a": 1, "mo": 12, "wk": 52, "d": 365}
+
 #: Modalities where burned-in text is the rule rather than the exception.
 BURNED_IN_MODALITIES: Final = frozenset(
     {"US", "IVUS", "ES", "XC", "GM", "SM", "OT", "DOC", "OP", "OPM", "VA", "SC", "BDUS"}
@@ -701,6 +709,10 @@ class _Walker:
                     self.map_uids(ds, t, elem)
                 elif vr == "SQ":
                     self.recurse(ds, t, depth)
+            elif action is Action.SHIFT and t == 0x0040A121 and concept == SUBJECT_BIRTH_DATE:
+                # TID 1007's Subject Birth Date is Patient's Birth Date, which goes (E.1-1)
+                self.set(ds, t, vr, _dummy(vr))
+                self.count("dummy")
             elif action is Action.SHIFT:
                 self.shift(ds, t, vr, elem)
             elif action is Action.CLEAN:
@@ -730,7 +742,23 @@ class _Walker:
             types = entry[1] if entry is not None else _NO_TYPES
         in_content = tag in (0x0040A730, 0x0040A504, 0x0040A370)
         for item in value:
-            self.walk(item, depth + 1, _concept(item) if in_content else None, types)
+            concept = _concept(item) if in_content else None
+            self.walk(item, depth + 1, concept, types)
+            if concept == SUBJECT_AGE:
+                self.cap_subject_age(item)
+
+    def cap_subject_age(self, item: Dataset) -> None:
+        """Subject Age in an SR (TID 1007) above 89 years becomes 90 years, as Patient's Age."""
+        try:
+            measured = item[0x0040A300].value[0]
+            number = float(measured[0x0040A30A].value)
+            units = measured[0x004008EA].value[0][0x00080100].value
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return
+        per_year = _AGE_UNITS_PER_YEAR.get(str(units).strip())
+        if per_year is not None and number / per_year > 89:
+            measured[0x0040A30A] = DataElement(0x0040A30A, "DS", str(90 * per_year))
+            self.count("age_capped")
 
 
 #: The Type tree below an attribute the IOD tables say nothing about.

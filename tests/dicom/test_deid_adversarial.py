@@ -189,3 +189,44 @@ def test_a_hospital_name_in_a_code_meaning_or_model_name_is_cleaned_out() -> Non
     assert kept.CodeMeaning == "CT head protocol"  # the teaching part is kept
     assert kept.CodingSchemeDesignator == "99NINIAN"  # codes are codes, not cleaned
     assert "ManufacturerModelName" not in result.dataset  # nothing safe was left
+
+
+def _subject_context(age: str, birth: str) -> bytes:
+    """A coded SR whose content tree says the patient's age and birth date (TID 1007)."""
+    from tests.dicom import corpus
+
+    ds = corpus.sr_document()
+    years = Dataset()
+    years.CodeValue, years.CodingSchemeDesignator, years.CodeMeaning = "a", "UCUM", "year"
+    measured = Dataset()
+    measured.NumericValue = age
+    measured.MeasurementUnitsCodeSequence = Sequence([years])
+    subject_age = Dataset()
+    subject_age.RelationshipType = "HAS OBS CONTEXT"
+    subject_age.ValueType = "NUM"
+    subject_age.ConceptNameCodeSequence = Sequence([corpus._code("121033", "DCM", "Subject Age")])
+    subject_age.MeasuredValueSequence = Sequence([measured])
+    born = Dataset()
+    born.RelationshipType = "HAS OBS CONTEXT"
+    born.ValueType = "DATE"
+    born.ConceptNameCodeSequence = Sequence(
+        [corpus._code("121031", "DCM", "Subject Birth Date")]
+    )
+    born.Date = birth
+    ds.ContentSequence.extend([subject_age, born])
+    return corpus.to_bytes(ds)
+
+
+def test_subject_age_and_birth_date_in_an_sr_content_tree_go_as_patient_age_and_birth_date(
+) -> None:
+    """Patient's Age above 89 is capped and Patient's Birth Date goes; the same facts in
+    an SR's subject context (TID 1007) were kept, the birth date only shifted."""
+    result = deidentify(read_dataset(_subject_context("97", "19270704")), CTX)
+    items = {item.ConceptNameCodeSequence[0].CodeValue: item
+             for item in result.dataset.ContentSequence}
+    assert float(items["121033"].MeasuredValueSequence[0].NumericValue) == 90
+    assert items["121031"].Date == "19000101"
+    young = deidentify(read_dataset(_subject_context("45", "19790704")), CTX)
+    kept = {item.ConceptNameCodeSequence[0].CodeValue: item
+            for item in young.dataset.ContentSequence}
+    assert float(kept["121033"].MeasuredValueSequence[0].NumericValue) == 45

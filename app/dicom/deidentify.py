@@ -201,6 +201,10 @@ _CHARSET_CODECS: Final = {
 }
 
 
+#: Where a text holds what looks like an identifier: ``(start, end)`` spans.
+IdentifierFinder = Callable[[str], Iterable[tuple[int, int]]]
+
+
 @dataclass(frozen=True)
 class DeidContext:
     """Who is de-identifying what: the keys of every pseudonym and replacement UID.
@@ -210,13 +214,18 @@ class DeidContext:
     hospitals gives two patients. ``date_offset_days`` maps a pseudonym to its day
     offset (the ingest service keeps it in the database); without it the offset is
     derived from ``HMAC(secret, pseudonym)`` in -3650..-365 days, which every worker
-    process computes alike.
+    process computes alike. ``find_identifiers`` is the library's identifier scan
+    (the one the gate on reader-visible text uses): descriptors that are kept, which
+    readers see in the viewer, lose what it finds too, so a name or a hospital the
+    object does not list elsewhere goes. It is given by the caller because an adapter
+    imports no other adapter.
     """
 
     secret: bytes
     source: str
     date_offset_days: Callable[[str], int] | None = None
     keep_safe_private: bool = False
+    find_identifiers: IdentifierFinder | None = None
 
 
 @dataclass(frozen=True)
@@ -361,13 +370,18 @@ _SPACES: Final = re.compile(r"\s{2,}")
 _EDGE: Final = " -_,;:/()[]#."
 
 
-def clean_text(text: str, identifiers: re.Pattern[str] | None) -> str:
+def clean_text(text: str, identifiers: re.Pattern[str] | None,
+               finder: IdentifierFinder | None = None) -> str:
     """Remove names, dates, times, UIDs and identifier-like numbers from a descriptor.
 
     ``identifiers`` matches the identifying values found elsewhere in the same object
-    (patient name parts, IDs, institution and staff names). What is left is returned,
-    stripped; an empty result means nothing safe remained.
+    (patient name parts, IDs, institution and staff names); ``finder`` gives the spans
+    an identifier scan finds (:attr:`DeidContext.find_identifiers`). What is left is
+    returned, stripped; an empty result means nothing safe remained.
     """
+    if finder is not None:
+        for start, end in sorted(finder(text), reverse=True):
+            text = text[:start] + " " + text[end:]
     if identifiers is not None:
         text = identifiers.sub(" ", text)
     text = _TITLED_NAME.sub(" ", text)
@@ -573,7 +587,7 @@ class _Walker:
         if text is None:
             self.empty_or_remove(ds, tag, vr)
             return
-        cleaned = clean_text(text, self.identifiers())
+        cleaned = clean_text(text, self.identifiers(), self.ctx.find_identifiers)
         if cleaned == text.strip():
             return
         if not cleaned:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import textscan
 from app.db import Base, utcnow
 from app.dicom.conformance import uid_text
 from app.dicom.deidentify import (
@@ -128,8 +129,15 @@ def prepare(
         )
         return existing if existing is not None else default_date_offset(config.secret, pseudonym)
 
+    def identifiers(text: str) -> list[tuple[int, int]]:
+        # the gate's scan, with the sending hospital's own name as a registered one
+        return [(hit.start, hit.end) for hit in textscan.find(text, (institution.name,))]
+
     context = DeidContext(
-        secret=config.secret, source=source_key(institution), date_offset_days=offset_for
+        secret=config.secret,
+        source=source_key(institution),
+        date_offset_days=offset_for,
+        find_identifiers=identifiers,
     )
     original_study_uid = uid_text(ds, 0x0020000D)  # deidentify() rewrites ds
     try:

@@ -182,3 +182,31 @@ def test_credit_text_of_a_published_set_passes_the_gate(
     assert [e.action for e in events] == ["identifiers.refused", "set.credit_changed"]
     assert events[-1].detail["identifiers_confirmed"] is True
     assert not any(_leaks(str(e.detail)) for e in events)
+
+
+def test_series_and_study_descriptions_readers_see_are_cleaned_by_the_same_scan(
+    client: FlaskClient,
+    auth: AuthActions,
+    educator: User,
+    hospital: Institution,
+    create_study: Callable[..., Any],
+) -> None:
+    """Descriptors come from the hospital's headers and readers see them in the viewer,
+    with no author to confirm them: Clean Descriptors removed only what the object
+    itself lists, so a name or a hospital it did not list reached every reader."""
+    study = create_study(
+        hospital,
+        SeriesDescription="CT chest for Aroha Ngata",
+        StudyDescription="Alice Springs Hospital trauma",
+        ProtocolName="Bush Hospital head",
+    )
+    series = study.series[0]
+    assert study.description == "trauma"
+    assert series.description == "CT chest for"
+    auth.login(educator.email)
+    metadata = client.get(
+        f"/images/studies/{study.study_instance_uid}/series/{series.series_instance_uid}/metadata"
+    )
+    assert metadata.status_code == 200
+    text = metadata.get_data(as_text=True)
+    assert "CT chest for" in text and "Ngata" not in text

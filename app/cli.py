@@ -335,6 +335,13 @@ def sources_remove(ae_title: str) -> None:
     click.echo(f"Removed {ae_title.strip()}.")
 
 
+def descriptor_identifiers(text: str) -> list[tuple[int, int]]:
+    """The identifier scan's passages, for Clean Descriptors (module level: it is pickled)."""
+    from app import textscan
+
+    return [(hit.start, hit.end) for hit in textscan.find(text)]
+
+
 @cli.command("deid")
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -363,6 +370,7 @@ def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> No
             source="cli",
             quarantine_dir=quarantine_dir,
             progress=progress,
+            find_identifiers=descriptor_identifiers,
         )
     click.echo(summary.line())
     if summary.report:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import secrets
@@ -335,11 +336,13 @@ def sources_remove(ae_title: str) -> None:
     click.echo(f"Removed {ae_title.strip()}.")
 
 
-def descriptor_identifiers(text: str) -> list[tuple[int, int]]:
-    """The identifier scan's passages, for Clean Descriptors (module level: it is pickled)."""
+@functools.lru_cache(maxsize=8192)
+def descriptor_identifiers(text: str) -> tuple[tuple[int, int], ...]:
+    """The identifier scan's passages, for Clean Descriptors (module level: it is pickled;
+    kept per text, as a series repeats its descriptors in every object)."""
     from app import textscan
 
-    return [(hit.start, hit.end) for hit in textscan.find(text)]
+    return tuple((hit.start, hit.end) for hit in textscan.find(text))
 
 
 @cli.command("deid")

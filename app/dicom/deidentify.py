@@ -179,6 +179,9 @@ _FORMS: Final[dict[str | int, re.Pattern[str]]] = {
     "AS": re.compile(r"(?:[0-9]{3}[DWMY])?"),
     0x00100040: re.compile(r"[MFO]?"),  # Patient's Sex (C.7.1.1)
 }
+_BYTE_FORMS: Final = {
+    form: re.compile(form.pattern.encode("ascii")) for form in _FORMS.values()
+}
 _MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "CS": 16, "AE": 16, "PN": 64}
 _CHARSET_CODECS: Final = {
     "": "ascii",
@@ -403,6 +406,20 @@ _IDENTIFYING_TAGS: Final = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _identifier_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for an object's identifying words; the objects of a series share it."""
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)", re.IGNORECASE
+    )
+
+
+#: clean_text without a finder, for values that repeat from object to object (a model
+#: name, a kernel, a code's meaning): pure, so its results can be kept.
+_clean_known = functools.lru_cache(maxsize=8192)(clean_text)
+
+
 # --- the walk --------------------------------------------------------------------------------
 
 
@@ -501,11 +518,7 @@ class _Walker:
         if not self._identifiers_ready:
             self._identifiers_ready = True
             if self._words:
-                ordered = sorted(self._words, key=len, reverse=True)
-                self._identifiers = re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
-                    re.IGNORECASE,
-                )
+                self._identifiers = _identifier_pattern(frozenset(self._words))
         return self._identifiers
 
     # -- actions
@@ -555,9 +568,14 @@ class _Walker:
         form = _FORMS.get(tag) or _FORMS.get(vr)
         if form is None:
             return
-        text = self.text(elem, "latin_1")
-        if text is None or form.fullmatch(text.strip("\x00 ")):
-            return
+        value = elem.value
+        if isinstance(value, bytes):  # as read: checked without decoding (bench/deid.py)
+            if _BYTE_FORMS[form].fullmatch(value.strip(b"\x00 ")):
+                return
+        else:
+            text = self.text(elem, "latin_1")
+            if text is None or form.fullmatch(text.strip("\x00 ")):
+                return
         self.empty_or_remove(ds, tag, vr)
         self.count("malformed")
 
@@ -587,7 +605,11 @@ class _Walker:
         if text is None:
             self.empty_or_remove(ds, tag, vr)
             return
-        cleaned = clean_text(text, self.identifiers(), self.ctx.find_identifiers)
+        finder = self.ctx.find_identifiers
+        if finder is None:
+            cleaned = _clean_known(text, self.identifiers())
+        else:
+            cleaned = clean_text(text, self.identifiers(), finder)
         if cleaned == text.strip():
             return
         if not cleaned:

@@ -8,6 +8,7 @@ admin-only quarantine instead (PS3.15 E.3.1 is not claimed for them).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -129,15 +130,11 @@ def prepare(
         )
         return existing if existing is not None else default_date_offset(config.secret, pseudonym)
 
-    def identifiers(text: str) -> list[tuple[int, int]]:
-        # the gate's scan, with the sending hospital's own name as a registered one
-        return [(hit.start, hit.end) for hit in textscan.find(text, (institution.name,))]
-
     context = DeidContext(
         secret=config.secret,
         source=source_key(institution),
         date_offset_days=offset_for,
-        find_identifiers=identifiers,
+        find_identifiers=functools.partial(_descriptor_identifiers, hospital=institution.name),
     )
     original_study_uid = uid_text(ds, 0x0020000D)  # deidentify() rewrites ds
     try:
@@ -232,6 +229,13 @@ def store_prepared(
     )
     session.flush()
     return IngestOutcome("stored", meta.sop_instance_uid, meta.study_instance_uid)
+
+
+@functools.lru_cache(maxsize=8192)
+def _descriptor_identifiers(text: str, *, hospital: str) -> tuple[tuple[int, int], ...]:
+    """The gate's scan for Clean Descriptors, with the sending hospital's own name as a
+    registered one; kept per text, as a series repeats its descriptors in every object."""
+    return tuple((hit.start, hit.end) for hit in textscan.find(text, (hospital,)))
 
 
 def ingest(

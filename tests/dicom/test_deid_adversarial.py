@@ -230,3 +230,18 @@ def test_subject_age_and_birth_date_in_an_sr_content_tree_go_as_patient_age_and_
     kept = {item.ConceptNameCodeSequence[0].CodeValue: item
             for item in young.dataset.ContentSequence}
     assert float(kept["121033"].MeasuredValueSequence[0].NumericValue) == 45
+
+
+def test_a_local_coding_scheme_does_not_name_its_hospital() -> None:
+    ds = pydicom.dcmread(get_testdata_files("CT_small.dcm")[0])
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = "99LOCAL"
+    scheme.CodingSchemeName = "Kowalczyk Memorial Hospital procedure codes"
+    scheme.CodingSchemeExternalID = "KOWALCZYK-MEMORIAL-2019"
+    ds.CodingSchemeIdentificationSequence = Sequence([scheme])
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=False)
+    result = deidentify(read_dataset(buf.getvalue()), CTX)
+    assert b"kowalczyk" not in write_dataset(result).lower()
+    assert result.dataset.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == (
+        "99LOCAL")

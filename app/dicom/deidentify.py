@@ -177,6 +177,9 @@ _FORMS: Final[dict[str | int, re.Pattern[str]]] = {
     "IS": re.compile(r"[0-9+\- \\]*"),
     "TM": re.compile(r"[0-9.: \\]*"),
     "AS": re.compile(r"(?:[0-9]{3}[DWMY])?"),
+    # code strings: capitals, digits, space and underscore, so "Smith^John" or "St
+    # Ninian's" cannot hide in one (a capitalised word still can: PS3.5 allows it)
+    "CS": re.compile(r"[A-Z0-9 _\\]*"),
     0x00100040: re.compile(r"[MFO]?"),  # Patient's Sex (C.7.1.1)
 }
 _BYTE_FORMS: Final = {

@@ -245,3 +245,16 @@ def test_a_local_coding_scheme_does_not_name_its_hospital() -> None:
     assert b"kowalczyk" not in write_dataset(result).lower()
     assert result.dataset.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == (
         "99LOCAL")
+
+
+def test_a_name_in_a_code_string_kept_unread_goes() -> None:
+    ds = pydicom.dcmread(get_testdata_files("CT_small.dcm")[0])
+    _raw(ds, 0x00180015, "CS", b"St Ninian's")  # Body Part Examined (Type 3 in CT)
+    _raw(ds, 0x00185100, "CS", b"DOE^JANE")  # Patient Position
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=False)
+    result = deidentify(read_dataset(buf.getvalue()), CTX)
+    out = write_dataset(result)
+    assert b"Ninian" not in out and b"DOE^JANE" not in out
+    clean = deidentify(read_dataset(Path(get_testdata_files("CT_small.dcm")[0])), CTX)
+    assert clean.dataset.PatientPosition == "FFS" and "malformed" not in clean.actions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import secrets
@@ -360,6 +361,15 @@ def sources_remove(ae_title: str) -> None:
     click.echo(f"Removed {ae_title.strip()}.")
 
 
+@functools.lru_cache(maxsize=8192)
+def descriptor_identifiers(text: str) -> tuple[tuple[int, int], ...]:
+    """The identifier scan's passages, for Clean Descriptors (module level: it is pickled;
+    kept per text, as a series repeats its descriptors in every object)."""
+    from app import textscan
+
+    return tuple((hit.start, hit.end) for hit in textscan.find(text))
+
+
 @cli.command("deid")
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -388,6 +398,7 @@ def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> No
             source="cli",
             quarantine_dir=quarantine_dir,
             progress=progress,
+            find_identifiers=descriptor_identifiers,
         )
     click.echo(summary.line())
     if summary.report:

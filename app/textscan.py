@@ -21,9 +21,11 @@ author a click; a leak cannot be undone.
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +104,33 @@ class _Phrases:
         return spans
 
 
+# Letters NFKD does not take apart: "Łukasz", "Søren", "Đorđević".
+_UNFOLDED = str.maketrans("łŁøØđĐ", "lLoOdD")
+
+
+def _fold(word: str) -> str:
+    """``word`` without its diacritics: "Wiśniewski" -> "Wisniewski"."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_UNFOLDED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class _NameList(frozenset[str]):
+    """A name list that also holds a name typed with diacritics the list spells without.
+
+    The lists come from sources that mostly drop accents ("Wisniewski", "Jahn"), while
+    authors and headers keep them ("Wiśniewski", "Jähn"): a name is the same name.
+    """
+
+    def __contains__(self, word: object) -> bool:
+        if frozenset.__contains__(self, word):
+            return True
+        return (
+            isinstance(word, str)
+            and not word.isascii()
+            and frozenset.__contains__(self, _fold(word))
+        )
+
+
 def _alternation(items: Iterable[str]) -> str:
     return "|".join(re.escape(i) for i in sorted(set(items), key=len, reverse=True))
 
@@ -110,12 +139,12 @@ def _alternation(items: Iterable[str]) -> str:
 def _words() -> _Words:
     names: dict[str, Any] = json.loads((_DATA / "person_names.json").read_text("utf-8"))
     lists: dict[str, list[str]] = yaml.safe_load((_DATA / "phi_words.yaml").read_text("utf-8"))
-    surnames = frozenset(names["surnames"])
+    surnames = _NameList(names["surnames"])
     suffixes = _alternation(lists["hospital_suffixes"]).replace(r"\ ", r"\s+")
     street_suffixes = _alternation(lists["street_suffixes"])
     return _Words(
-        given=frozenset(names["given"]),
-        given_word_like=frozenset(names["given_word_like"]),
+        given=_NameList(names["given"]),
+        given_word_like=_NameList(names["given_word_like"]),
         surnames=surnames,
         titles=frozenset(lists["titles"]),
         not_after_title=frozenset(lists["not_after_title"]),
@@ -315,12 +344,66 @@ _URL_PATIENT = re.compile(
 _REFERENCE_NUMBER = re.compile(r"(?:PMID|PMCID|PMC|pubmed|doi|ISBN|ISSN)[\s:/.#=]*$", re.IGNORECASE)
 
 
+# What a reader does not see in the text an author types (Markdown and HTML are
+# rendered): emphasis marks at a word's edge, inline tags, invisible characters. Other
+# tags and every kind of space read as one space; character references as their character.
+_MARKUP = re.compile(
+    r"(?P<emphasis>(?<!\w)[*_~`]+|[*_~`]+(?!\w))"
+    r"|(?P<inline></?(?:b|i|em|strong|u|s|del|ins|mark|span|code|sup|sub|small)\b[^<>]{0,200}>)"
+    r"|(?P<tag></?[A-Za-z][^<>]{0,200}>)"
+    r"|(?P<reference>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,30});)"
+    r"|(?P<invisible>[\u00ad\u200b-\u200d\u2060\ufeff])"
+    r"|(?P<space>[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000])",
+    re.IGNORECASE,
+)
+
+
+def _as_read(text: str) -> tuple[str, list[int]]:
+    """``text`` as a reader reads it, and for each of its characters the offset in ``text``
+    (one more entry, for the end), so passages are reported where the author typed them."""
+    out: list[str] = []
+    origin: list[int] = []
+    at = 0
+    for m in _MARKUP.finditer(text):
+        out.append(text[at : m.start()])
+        origin.extend(range(at, m.start()))
+        kind = m.lastgroup
+        if kind in ("tag", "space"):
+            replacement = " "
+        elif kind == "reference":
+            replacement = html.unescape(m.group())
+            replacement = " " if replacement.isspace() else replacement
+        else:
+            replacement = ""
+        out.append(replacement)
+        origin.extend([m.start()] * len(replacement))
+        at = m.end()
+    out.append(text[at:])
+    origin.extend(range(at, len(text) + 1))
+    return "".join(out), origin
+
+
 def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
     """Every passage of ``text`` that looks like an identifier, overlapping passages merged.
 
     ``institutions`` are registered hospital names, matched as whole words (so
     "Hospital B" does not match "hospital by"), in any case from four letters on.
+    The text is read as readers see it once rendered ("Mr **Kowalczyk**", "Mr&nbsp;
+    Kowalczyk" and a non-breaking space after a title are "Mr Kowalczyk"); passages
+    are reported at their place in ``text``.
     """
+    if not text:
+        return []
+    read, origin = _as_read(text)
+    if len(read) != len(text) or read != text:
+        return [
+            Hit(hit.kind, origin[hit.start], max(origin[hit.end - 1] + 1, origin[hit.start] + 1))
+            for hit in _find(read, institutions)
+        ]
+    return _find(text, institutions)
+
+
+def _find(text: str, institutions: Iterable[str]) -> list[Hit]:
     if not text:
         return []
     words = _words()

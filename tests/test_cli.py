@@ -76,6 +76,25 @@ def test_unwritable_data_directory_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_deid_cleans_descriptors_with_the_identifier_scan(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """A name the header lists nowhere else, in a descriptor, is found by the scan."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    ds.SeriesDescription = "CT chest for Aroha Ngata"
+    ds.save_as(src / "ct.dcm")
+    result = runner.invoke(cli, ["deid", str(src), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (written,) = (tmp_path / "out").rglob("*.dcm")
+    assert b"Ngata" not in written.read_bytes()
+    assert pydicom.dcmread(written).SeriesDescription == "CT chest for"
+
+
 def test_deid_summary_counts_duplicates_and_adds_up_to_files_on_disk(
     runner: FlaskCliRunner, tmp_path: Path
 ) -> None:

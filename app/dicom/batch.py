@@ -34,6 +34,7 @@ from app.dicom.deidentify import (
     BurnedInTextSuspected,
     DeidContext,
     DeidResult,
+    IdentifierFinder,
     deidentify,
     read_dataset,
     write_dataset,
@@ -176,12 +177,15 @@ def deidentify_tree(
     quarantine_dir: Path | None = None,
     workers: int | None = os.cpu_count(),
     progress: Callable[[int, int], None] | None = None,
+    find_identifiers: IdentifierFinder | None = None,
 ) -> BatchSummary:
     """De-identify every DICOM file under ``in_dir`` into ``out_dir`` on ``workers`` processes.
 
     Objects that may carry burned-in text are refused, or written to
     ``quarantine_dir`` (header de-identified, pixels untouched) when one is given.
     The report (``out_dir/deid-report.txt``) lists every file not written, one line each.
+    ``find_identifiers`` (picklable: workers are processes) is the identifier scan that
+    Clean Descriptors uses on top of its own rules (:class:`DeidContext`).
     """
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
@@ -189,7 +193,7 @@ def deidentify_tree(
     exclude = tuple(p.resolve() for p in (out_dir, quarantine_dir) if p is not None)
     paths = _walk(in_dir, exclude)
     summary = BatchSummary(files_in=len(paths))
-    ctx = DeidContext(secret=secret, source=source)
+    ctx = DeidContext(secret=secret, source=source, find_identifiers=find_identifiers)
     job = partial(_process, root=in_dir, out_dir=out_dir, quarantine_dir=quarantine_dir, ctx=ctx)
     placer = _Placer(order={str(p.relative_to(in_dir)): i for i, p in enumerate(paths)})
     try:

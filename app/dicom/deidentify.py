@@ -132,6 +132,14 @@ OBSERVER_TEXT_CODES: Final = frozenset(
     {"121009", "121013", "121014", "121015", "121016", "121017", "121010"}
 )
 
+#: SR concepts (DCM, TID 1007 Subject Context, Patient) that are the patient's birth date
+#: and age in a content tree: the first goes like Patient's Birth Date, the second is
+#: capped like Patient's Age.
+SUBJECT_BIRTH_DATE: Final = "121031"
+SUBJECT_AGE: Final = "121033"
+#: UCUM units of a Subject Age (CID 7456), per year.
+_AGE_UNITS_PER_YEAR: Final = {"a": 1, "mo": 12, "wk": 52, "d": 365}
+
 #: Modalities where burned-in text is the rule rather than the exception.
 BURNED_IN_MODALITIES: Final = frozenset(
     {"US", "IVUS", "ES", "XC", "GM", "SM", "OT", "DOC", "OP", "OPM", "VA", "SC", "BDUS"}
@@ -155,6 +163,28 @@ SAFE_PRIVATE: Final = frozenset(
 _NUMERIC_VRS: Final = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"})
 _TEXT_VRS: Final = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN", "CS", "AE", "UR"})
 _LONG_TEXT_VRS: Final = frozenset({"ST", "LT", "UT", "UC"})
+#: Allowed text VRs cleaned of the object's identifiers when no rule says otherwise.
+_FREE_TEXT_VRS: Final = frozenset({"SH", "LO", "UC"})
+#: The parts of a coded concept that name it in its scheme (Code Sequence Macro, PS3.3
+#: 8.8): codes such as SNOMED CT's are long numbers, which cleaning would take for ids.
+_CODE_PARTS: Final = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080112, 0x00080119}
+)
+#: What a value kept unread may consist of (PS3.5 Table 6.2-1; "\\" separates values,
+#: ":" is the ACR-NEMA time separator), by VR and, for enumerated values, by tag.
+_FORMS: Final[dict[str | int, re.Pattern[str]]] = {
+    "DS": re.compile(r"[0-9+\-eE. \\]*"),
+    "IS": re.compile(r"[0-9+\- \\]*"),
+    "TM": re.compile(r"[0-9.: \\]*"),
+    "AS": re.compile(r"(?:[0-9]{3}[DWMY])?"),
+    # code strings: capitals, digits, space and underscore, so "Smith^John" or "St
+    # Ninian's" cannot hide in one (a capitalised word still can: PS3.5 allows it)
+    "CS": re.compile(r"[A-Z0-9 _\\]*"),
+    0x00100040: re.compile(r"[MFO]?"),  # Patient's Sex (C.7.1.1)
+}
+_BYTE_FORMS: Final = {
+    form: re.compile(form.pattern.encode("ascii")) for form in _FORMS.values()
+}
 _MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "CS": 16, "AE": 16, "PN": 64}
 _CHARSET_CODECS: Final = {
     "": "ascii",
@@ -177,6 +207,10 @@ _CHARSET_CODECS: Final = {
 }
 
 
+#: Where a text holds what looks like an identifier: ``(start, end)`` spans.
+IdentifierFinder = Callable[[str], Iterable[tuple[int, int]]]
+
+
 @dataclass(frozen=True)
 class DeidContext:
     """Who is de-identifying what: the keys of every pseudonym and replacement UID.
@@ -186,13 +220,18 @@ class DeidContext:
     hospitals gives two patients. ``date_offset_days`` maps a pseudonym to its day
     offset (the ingest service keeps it in the database); without it the offset is
     derived from ``HMAC(secret, pseudonym)`` in -3650..-365 days, which every worker
-    process computes alike.
+    process computes alike. ``find_identifiers`` is the library's identifier scan
+    (the one the gate on reader-visible text uses): descriptors that are kept, which
+    readers see in the viewer, lose what it finds too, so a name or a hospital the
+    object does not list elsewhere goes. It is given by the caller because an adapter
+    imports no other adapter.
     """
 
     secret: bytes
     source: str
     date_offset_days: Callable[[str], int] | None = None
     keep_safe_private: bool = False
+    find_identifiers: IdentifierFinder | None = None
 
 
 @dataclass(frozen=True)
@@ -337,13 +376,18 @@ _SPACES: Final = re.compile(r"\s{2,}")
 _EDGE: Final = " -_,;:/()[]#."
 
 
-def clean_text(text: str, identifiers: re.Pattern[str] | None) -> str:
+def clean_text(text: str, identifiers: re.Pattern[str] | None,
+               finder: IdentifierFinder | None = None) -> str:
     """Remove names, dates, times, UIDs and identifier-like numbers from a descriptor.
 
     ``identifiers`` matches the identifying values found elsewhere in the same object
-    (patient name parts, IDs, institution and staff names). What is left is returned,
-    stripped; an empty result means nothing safe remained.
+    (patient name parts, IDs, institution and staff names); ``finder`` gives the spans
+    an identifier scan finds (:attr:`DeidContext.find_identifiers`). What is left is
+    returned, stripped; an empty result means nothing safe remained.
     """
+    if finder is not None:
+        for start, end in sorted(finder(text), reverse=True):
+            text = text[:start] + " " + text[end:]
     if identifiers is not None:
         text = identifiers.sub(" ", text)
     text = _TITLED_NAME.sub(" ", text)
@@ -363,6 +407,20 @@ _IDENTIFYING_TAGS: Final = frozenset(
     }
     | {0x00100010, 0x00100020, 0x00080050, 0x00200010, 0x00101000, 0x00101001}
 )
+
+
+@functools.lru_cache(maxsize=256)
+def _identifier_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for an object's identifying words; the objects of a series share it."""
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)", re.IGNORECASE
+    )
+
+
+#: clean_text without a finder, for values that repeat from object to object (a model
+#: name, a kernel, a code's meaning): pure, so its results can be kept.
+_clean_known = functools.lru_cache(maxsize=8192)(clean_text)
 
 
 # --- the walk --------------------------------------------------------------------------------
@@ -463,11 +521,7 @@ class _Walker:
         if not self._identifiers_ready:
             self._identifiers_ready = True
             if self._words:
-                ordered = sorted(self._words, key=len, reverse=True)
-                self._identifiers = re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(w) for w in ordered) + r")(?!\w)",
-                    re.IGNORECASE,
-                )
+                self._identifiers = _identifier_pattern(frozenset(self._words))
         return self._identifiers
 
     # -- actions
@@ -506,9 +560,33 @@ class _Walker:
             self.set(ds, tag, "UI", new if len(new) > 1 else new[0])
             self.count("uid")
 
+    def check_form(self, ds: Dataset, tag: int, vr: str,
+                   elem: DataElement | RawDataElement) -> None:
+        """Remove (or dummy, or empty) a kept value that is not what its VR allows (PS3.5 6.2).
+
+        A value that is kept without being read must be unable to carry text: numbers,
+        times and ages are checked character by character, Patient's Sex against its
+        enumerated values; anything else in them (a name typed into a number) goes.
+        """
+        form = _FORMS.get(tag) or _FORMS.get(vr)
+        if form is None:
+            return
+        value = elem.value
+        if isinstance(value, bytes):  # as read: checked without decoding (bench/deid.py)
+            if _BYTE_FORMS[form].fullmatch(value.strip(b"\x00 ")):
+                return
+        else:
+            text = self.text(elem, "latin_1")
+            if text is None or form.fullmatch(text.strip("\x00 ")):
+                return
+        self.empty_or_remove(ds, tag, vr)
+        self.count("malformed")
+
     def shift(self, ds: Dataset, tag: int, vr: str, elem: DataElement | RawDataElement) -> None:
         if vr not in ("DA", "DT"):
-            return  # TM and others: whole-day offsets leave times as they are
+            # TM and others: whole-day offsets leave times as they are, if they are times
+            self.check_form(ds, tag, vr, elem)
+            return
         text = self.text(elem)
         if not text:
             return
@@ -530,7 +608,11 @@ class _Walker:
         if text is None:
             self.empty_or_remove(ds, tag, vr)
             return
-        cleaned = clean_text(text, self.identifiers())
+        finder = self.ctx.find_identifiers
+        if finder is None:
+            cleaned = _clean_known(text, self.identifiers())
+        else:
+            cleaned = clean_text(text, self.identifiers(), finder)
         if cleaned == text.strip():
             return
         if not cleaned:
@@ -644,9 +726,15 @@ class _Walker:
                     action = Action.KEEP if t in CLASS_UID_TAGS else Action.UID
                 elif vr in ("DA", "DT"):
                     action = Action.SHIFT
+                elif vr in _FREE_TEXT_VRS and t not in _CODE_PARTS:
+                    # allowed, but typed by someone (a local code's meaning, a model name
+                    # a site edited): a name or an identifier of this object is cleaned out
+                    action = Action.CLEAN
                 else:
-                    continue  # kept unchanged, never decoded
+                    self.check_form(ds, t, vr, elem)  # kept unchanged if it is what its VR says
+                    continue
             if action is Action.KEEP:
+                self.check_form(ds, t, vr, elem)
                 continue
             if action is Action.REMOVE:
                 self.empty_or_remove(ds, t, vr, depth)
@@ -662,6 +750,10 @@ class _Walker:
                     self.map_uids(ds, t, elem)
                 elif vr == "SQ":
                     self.recurse(ds, t, depth)
+            elif action is Action.SHIFT and t == 0x0040A121 and concept == SUBJECT_BIRTH_DATE:
+                # TID 1007's Subject Birth Date is Patient's Birth Date, which goes (E.1-1)
+                self.set(ds, t, vr, _dummy(vr))
+                self.count("dummy")
             elif action is Action.SHIFT:
                 self.shift(ds, t, vr, elem)
             elif action is Action.CLEAN:
@@ -693,7 +785,23 @@ class _Walker:
             types = entry[1] if entry is not None else _NO_TYPES
         in_content = tag in (0x0040A730, 0x0040A504, 0x0040A370)
         for item in value:
-            self.walk(item, depth + 1, _concept(item) if in_content else None, types)
+            concept = _concept(item) if in_content else None
+            self.walk(item, depth + 1, concept, types)
+            if concept == SUBJECT_AGE:
+                self.cap_subject_age(item)
+
+    def cap_subject_age(self, item: Dataset) -> None:
+        """Subject Age in an SR (TID 1007) above 89 years becomes 90 years, as Patient's Age."""
+        try:
+            measured = item[0x0040A300].value[0]
+            number = float(measured[0x0040A30A].value)
+            units = measured[0x004008EA].value[0][0x00080100].value
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return
+        per_year = _AGE_UNITS_PER_YEAR.get(str(units).strip())
+        if per_year is not None and number / per_year > 89:
+            measured[0x0040A30A] = DataElement(0x0040A30A, "DS", str(90 * per_year))
+            self.count("age_capped")
 
 
 #: The Type tree below an attribute the IOD tables say nothing about.

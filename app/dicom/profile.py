@@ -116,13 +116,15 @@ _GROUPS: Final[dict[str, tuple[str, str]]] = {
     ),
     "References to other objects (C.7.6.1, C.12.1, Code Sequence Macro 8.8)": (
         "references point at other de-identified objects (their UIDs are replaced "
-        "consistently); coded concepts are terms from a coding scheme, not free text",
+        "consistently); coded concepts are terms from a coding scheme, not free text; "
+        "a scheme's name and external id are not listed: a local scheme's name is its "
+        "owner's, often the hospital's",
         "ReferencedImageSequence ReferencedSOPClassUID ReferencedSOPInstanceUID "
         "ReferencedFrameNumber ReferencedSegmentNumber ReferencedSeriesSequence "
         "ReferencedInstanceSequence ReferencedSOPSequence SourceImageSequence "
         "DerivationImageSequence DerivationCodeSequence DerivationDescription "
         "PurposeOfReferenceCodeSequence CodingSchemeIdentificationSequence "
-        "CodingSchemeRegistry CodingSchemeUID CodingSchemeExternalID CodingSchemeName "
+        "CodingSchemeRegistry CodingSchemeUID "
         "CodeValue CodingSchemeDesignator "
         "CodingSchemeVersion CodeMeaning LongCodeValue URNCodeValue MappingResource "
         "MappingResourceUID ContextGroupVersion ContextGroupLocalVersion ContextIdentifier "

@@ -103,7 +103,7 @@ def create_set(
         session, _set_fields(title, content.description, content.objectives)
     )
     case_set = CaseSet(
-        slug=unique_slug(session, title),
+        slug=unique_slug(session, title, CaseSet),
         title=title,
         description=content.description,
         objectives=content.objectives,
@@ -186,9 +186,15 @@ def publish_set(
         check_credit_audience(
             [item.case for item in case_set.items], visibility, case_set.institution_id
         )
+    if case_set.published_at is None and identifier_gate.scan(
+        session, identifier_gate.slug_field(case_set.slug)
+    ):
+        # the first title's identifiers live on in the slug: nobody has linked to it yet
+        case_set.slug = unique_slug(session, case_set.title, CaseSet)
     findings = identifier_gate.check(
         session,
-        _set_fields(case_set.title, case_set.description, case_set.objectives),
+        _set_fields(case_set.title, case_set.description, case_set.objectives)
+        | identifier_gate.slug_field(case_set.slug),
         enforce=True,
         confirmed=confirm_identifiers,
         action="set.published",
@@ -316,9 +322,18 @@ def evaluation_lines(case_set: CaseSet) -> str:
 
 
 def update_credit(
-    session: Session, slug: str, settings: CreditSettings, *, actor: User, remote_addr: str = ""
+    session: Session,
+    slug: str,
+    settings: CreditSettings,
+    *,
+    actor: User,
+    confirm_identifiers: bool = False,
+    remote_addr: str = "",
 ) -> CaseSet:
-    """Make a set credit-bearing (hours > 0) or not (no hours); checked and audit-logged."""
+    """Make a set credit-bearing (hours > 0) or not (no hours); checked and audit-logged.
+
+    Learners read the faculty, the disclosures and the evaluation's questions before
+    they start, so on a published set they pass the identifier gate like its text."""
     case_set = get_set(session, slug, actor=actor)
     require(actor, Permission.EDIT, case_set)
     if settings.credit_hours is not None and not 0 < settings.credit_hours <= 100:
@@ -351,23 +366,42 @@ def update_credit(
             "A credit-bearing activity must state the faculty's disclosures "
             "(write 'None' if there are none)."
         )
+    evaluation = parse_evaluation(settings.evaluation_lines)
+    findings = identifier_gate.check(
+        session,
+        {
+            "Faculty": settings.faculty,
+            "Faculty disclosures": settings.disclosures,
+            "Evaluation form": "\n".join(item["prompt"] for item in evaluation),
+            "Credit provider": provider,
+            "Accreditation statement": settings.accreditation_statement,
+            "Credit type": credit_type,
+        },
+        enforce=case_set.status is CaseStatus.PUBLISHED,
+        confirmed=confirm_identifiers,
+        action="set.credit_changed",
+        target_type="case_set",
+        target_id=case_set.id,
+    )
     case_set.credit_hours = settings.credit_hours
     case_set.passing_score = settings.passing_score
     case_set.max_attempts = settings.max_attempts
     case_set.faculty, case_set.disclosures = settings.faculty, settings.disclosures
     case_set.release_date, case_set.review_date = settings.release_date, settings.review_date
     case_set.expiry_date = settings.expiry_date
-    case_set.evaluation = parse_evaluation(settings.evaluation_lines)
+    case_set.evaluation = evaluation
     case_set.time_limit_minutes = settings.time_limit_minutes
     case_set.credit_provider, case_set.credit_type = provider, credit_type
     case_set.accreditation_statement = settings.accreditation_statement.strip()
     case_set.updated_at = utcnow()
-    audit.record(
+    identifier_gate.record(
         session,
         "set.credit_changed",
+        findings,
         actor=actor,
         target_type="case_set",
         target_id=case_set.id,
+        confirmed=confirm_identifiers,
         detail={"credit_hours": settings.credit_hours},
         remote_addr=remote_addr,
     )

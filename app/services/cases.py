@@ -29,6 +29,7 @@ from app.models import (
     CaseLabel,
     CaseOfTheDay,
     CaseRevision,
+    CaseSet,
     CaseStatus,
     CaseStudy,
     Instance,
@@ -161,10 +162,11 @@ def _slugify(title: str) -> str:
     return slug or "case"
 
 
-def unique_slug(session: Session, title: str) -> str:
+def unique_slug(session: Session, title: str, model: type[Case] | type[CaseSet] = Case) -> str:
+    """A slug made from ``title`` that no other row of ``model`` (cases or case sets) has."""
     base = _slugify(title)
     slug, number = base, 1
-    while session.scalar(select(Case.id).where(Case.slug == slug)) is not None:
+    while session.scalar(select(model.id).where(model.slug == slug)) is not None:
         number += 1
         slug = f"{base}-{number}"
     return slug
@@ -515,7 +517,7 @@ def _flatten(content: dict[str, Any]) -> dict[str, str]:
 def check_identifiers(session: Session, case: Case) -> list[phi_scan.Finding]:
     """Every text of the case a reader will see: its content, key-image captions, the
     teaching overlay's labels, and its questions, options, explanations and answers."""
-    fields = content_fields(CaseContent.of(case))
+    fields = content_fields(CaseContent.of(case)) | identifier_gate.slug_field(case.slug)
     for key in case.key_images:
         fields[f"Key image {key.position + 1} caption"] = key.caption
     overlay = session.scalars(
@@ -556,6 +558,11 @@ def publish(
     case = get_case_for_edit(session, slug, actor=actor)
     if visibility is Visibility.INSTITUTION and case.institution_id is None:
         raise Invalid("This case belongs to no institution; publish it privately or publicly.")
+    if case.published_at is None and identifier_gate.scan(
+        session, identifier_gate.slug_field(case.slug)
+    ):
+        # the first title's identifiers live on in the slug: nobody has linked to it yet
+        case.slug = unique_slug(session, case.title)
     findings = check_identifiers(session, case)
     if findings and not confirmed:
         raise Invalid(

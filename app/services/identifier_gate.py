@@ -40,6 +40,16 @@ def scan(session: Session, fields: dict[str, str]) -> list[Finding]:
     return phi_scan.scan(session, {name: text for name, text in fields.items() if text})
 
 
+def slug_field(slug: str) -> dict[str, str]:
+    """A slug as reader-visible text: it is in every link, search result and export folder.
+
+    A slug is made from the title an item was first given; if that title carried an
+    identifier, so does the slug, after the title was cleaned. The scanner reads it
+    as a title: hyphens as spaces, each word capitalised.
+    """
+    return {"Address": " ".join(word.capitalize() for word in slug.split("-"))}
+
+
 def check(
     session: Session,
     fields: dict[str, str],

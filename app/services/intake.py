@@ -12,6 +12,7 @@ not OCR'd here: about half a second a frame would stall the receiver.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import textscan
 from app.db import Base, utcnow
 from app.dicom import ocr
 from app.dicom.conformance import uid_text
@@ -135,7 +137,10 @@ def prepare(
         return existing if existing is not None else default_date_offset(config.secret, pseudonym)
 
     context = DeidContext(
-        secret=config.secret, source=source_key(institution), date_offset_days=offset_for
+        secret=config.secret,
+        source=source_key(institution),
+        date_offset_days=offset_for,
+        find_identifiers=functools.partial(_descriptor_identifiers, hospital=institution.name),
     )
     original_study_uid = uid_text(ds, 0x0020000D)  # deidentify() rewrites ds
     try:
@@ -251,6 +256,13 @@ def store_prepared(
     )
     session.flush()
     return IngestOutcome("stored", meta.sop_instance_uid, meta.study_instance_uid)
+
+
+@functools.lru_cache(maxsize=8192)
+def _descriptor_identifiers(text: str, *, hospital: str) -> tuple[tuple[int, int], ...]:
+    """The gate's scan for Clean Descriptors, with the sending hospital's own name as a
+    registered one; kept per text, as a series repeats its descriptors in every object."""
+    return tuple((hit.start, hit.end) for hit in textscan.find(text, (hospital,)))
 
 
 def ingest(

@@ -340,7 +340,8 @@ def publish(slug: str) -> ResponseReturnValue:
         success="Published.",
     )
     if done.result is not None:
-        return redirect(url_for("cases.detail", slug=slug))
+        # a first publish may give the case a new slug (cases.publish)
+        return redirect(url_for("cases.detail", slug=done.result.slug))
     return render_template(
         "cases/publish.html", case=case, form=form, findings=findings
     ), done.status

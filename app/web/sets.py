@@ -169,6 +169,9 @@ def credit(slug: str) -> ResponseReturnValue:
             slug,
             _credit_settings(form),
             actor=signed_in_actor(),
+            confirm_identifiers=identifier_gate.confirmed_flag(
+                request.form.get("confirm_identifiers")
+            ),
             remote_addr=remote_addr(),
         ),
         success="Credit settings saved.",
@@ -190,7 +193,9 @@ def credit(slug: str) -> ResponseReturnValue:
         form.credit_provider.data = case_set.credit_provider
         form.accreditation_statement.data = case_set.accreditation_statement
         form.credit_type.data = case_set.credit_type
-    return render_template("sets/credit.html", form=form, case_set=case_set), done.status
+    return render_template(
+        "sets/credit.html", form=form, case_set=case_set, findings=done.findings
+    ), done.status
 
 
 def _credit_settings(form: CreditForm) -> case_sets.CreditSettings:
@@ -217,7 +222,8 @@ def publish(slug: str) -> ResponseReturnValue:
     form = PublishSetForm()
     session = get_session()
     if form.validate_on_submit():
-        case_sets.publish_set(
+        # a first publish may give the set a new slug (case_sets.publish_set)
+        slug = case_sets.publish_set(
             session,
             slug,
             Visibility(form.visibility.data),
@@ -226,7 +232,7 @@ def publish(slug: str) -> ResponseReturnValue:
             confirm_identifiers=identifier_gate.confirmed_flag(
                 request.form.get("confirm_identifiers")
             ),
-        )
+        ).slug
         session.commit()
         flash("The set is published.", "success")
     return redirect(url_for("sets.detail", slug=slug))

@@ -101,10 +101,13 @@ def leftovers(folder: Path) -> int:
 # --- one tool per process, so each gets a clean heap and its own peak RSS ----------------------
 
 def run_teachfile(src: Path, out: Path, workers: int) -> int:
+    from app.cli import descriptor_identifiers
     from app.dicom.batch import deidentify_tree
 
+    # as `teachfile deid` runs it: descriptors are cleaned with the identifier scan too
     summary = deidentify_tree(src, out, secret=b"bench-secret", source="bench",
-                              quarantine_dir=out / "quarantine", workers=workers, progress=None)
+                              quarantine_dir=out / "quarantine", workers=workers, progress=None,
+                              find_identifiers=descriptor_identifiers)
     return summary.written + summary.quarantined
 
 

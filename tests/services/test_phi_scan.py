@@ -97,13 +97,13 @@ def test_labelled_corpus_recall_and_false_alarms(
 ) -> None:
     sentences = _corpus()
     parts = {s.part for s in sentences}
-    assert parts == {"dev", "held-out"}
+    assert parts == {"dev", "held-out", "review"}
     assert len(sentences) >= 300
     identifying = sum(s.label == "P" for s in sentences)
     assert 0.45 <= identifying / len(sentences) <= 0.55
     assert sum(s.part == "held-out" for s in sentences) / len(sentences) >= 0.29
 
-    tallies = {part: Tally() for part in ("dev", "held-out", "all")}
+    tallies = {part: Tally() for part in ("dev", "held-out", "review", "all")}
     for sentence in sentences:
         findings = phi_scan.scan(session, {"Text": sentence.text})
         for tally in (tallies[sentence.part], tallies["all"]):
@@ -125,7 +125,7 @@ def test_labelled_corpus_recall_and_false_alarms(
     title_alarms = [t for t in map(string.capwords, clean) if phi_scan.scan(session, {"T": t})]
 
     note = request.config.stash.setdefault(PHI_SCAN_NOTE, [])
-    note.extend(tallies[part].line(part) for part in ("dev", "held-out", "all"))
+    note.extend(tallies[part].line(part) for part in ("dev", "held-out", "review", "all"))
     note.append(
         f"title-cased clean prose: false alarms {len(title_alarms)}/{len(clean)} = "
         f"{len(title_alarms) / len(clean):.1%}"
@@ -134,6 +134,10 @@ def test_labelled_corpus_recall_and_false_alarms(
         tally = tallies[part]
         assert tally.recall >= 0.98, (part, tally.missed)
         assert tally.false_alarm_rate <= 0.05, (part, tally.alarms)
+    # 30 + 30 sentences: one miss is 3.3 %, so the review part is held to what it measured
+    review = tallies["review"]
+    assert review.recall >= 29 / 30 and review.false_alarm_rate <= 1 / 30, (
+        review.missed, review.alarms)
     assert len(title_alarms) / len(clean) <= 0.05, title_alarms
 
 
@@ -172,6 +176,18 @@ def test_labelled_corpus_recall_and_false_alarms(
         ("Referred by Koen Zwijsen.", "name", "Koen Zwijsen"),
         ("Patient: Conradi, Cemal.", "name", "Conradi, Cemal"),
         ("Stéphanie Blot presented with pain.", "name", "Stéphanie Blot"),
+        # the lists spell names without diacritics; authors and headers keep them
+        ("Chloë Martin has a fractured clavicle.", "name", "Chloë Martin"),
+        ("José García has a cough.", "name", "José García"),
+        ("Renée Dubois has a lump in her breast.", "name", "Renée Dubois"),
+        # read as rendered: Markdown, HTML and invisible characters hide nothing
+        ("Seen by Mr **Kowalczyk** in clinic.", "name after a title", "Mr **Kowalczyk"),
+        ("**Patient:** Conradi, Cemal", "name", "Conradi, Cemal"),
+        ("Mr\u00a0Kowalczyk fell.", "name after a title", "Mr\u00a0Kowalczyk"),
+        ("Mr&nbsp;Kowalczyk fell.", "name after a title", "Mr&nbsp;Kowalczyk"),
+        ("Dr <em>Okafor</em> reviewed it.", "name after a title", "Dr <em>Okafor"),
+        ("Born 12&#47;03&#47;1961.", "date", "12&#47;03&#47;1961"),
+        ("MRN 1234\u200b567 on the form.", "record number", "MRN 1234\u200b567"),
         ("He lives at 934 Barker Cruiseway.", "street address", "934 Barker Cruiseway"),
         ("Call 7547-0638 after hours.", "phone number", "7547-0638"),
         ("Radiologist, Kasr Aini hospital, Egypt.", "hospital name", "Kasr Aini hospital"),

@@ -462,3 +462,48 @@ def test_accepted_answer_with_identifier_needs_confirmation(
     client.post(url, data={"csrf_token": token, "text": text, "confirm_identifiers": "1"})
     session.expire_all()
     assert text in (session.get(Question, qs.freetext.id).accepted or [])  # type: ignore[union-attr]
+
+
+def test_review_feedback_names_the_case_only_when_no_other_question_on_it_is_due(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+) -> None:
+    """Review round trip (review15): a learner who missed two questions on one case answers
+    the first in the review queue; its feedback must not name the case (its title names the
+    diagnosis the second, still due, asks for). Once the last due one is answered, it may."""
+    auth.login(people["learner"].email)
+    attempt_id = _api(
+        client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "exam"}
+    ).get_json()["id"]
+    _api(client, "POST", f"/api/attempts/{attempt_id}/finish")  # all four missed: queued
+    items = session.scalars(
+        select(ReviewItem).where(ReviewItem.user_id == people["learner"].id)
+    ).all()
+    assert len(items) == 4
+    for item in items:
+        item.due_on = date.today()
+    session.commit()
+    token = csrf_token(client, f"/quiz/review/{qs.single.id}")
+    wrong = [str(o.id) for o in qs.single.options if not o.correct][:1]
+    first = client.post(
+        f"/quiz/review/{qs.single.id}", data={"csrf_token": token, "option": wrong}
+    ).get_data(as_text=True)
+    assert "Next review" in first  # feedback shown
+    assert 'class="case-reveal"' not in first and qs.case.slug not in first
+    wrong_multiple = [str(o.id) for o in qs.multiple.options if not o.correct][:1]
+    for question, data in (
+        (qs.multiple, {"option": wrong_multiple}),
+        (qs.freetext, {"text": "no idea"}),
+    ):
+        page = client.post(
+            f"/quiz/review/{question.id}", data={"csrf_token": token, **data}
+        ).get_data(as_text=True)
+        assert "Next review" in page and 'class="case-reveal"' not in page
+    last = client.post(
+        f"/quiz/review/{qs.hotspot.id}",
+        data={"csrf_token": token, "series_uid": qs.series_uid, "frame": "1", "x": "0", "y": "0"},
+    ).get_data(as_text=True)
+    assert 'class="case-reveal"' in last and qs.case.slug in last

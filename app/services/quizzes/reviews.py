@@ -118,7 +118,25 @@ def answer_review(
     shown = Answer(
         question_id=question.id, response=cleaned, correct=result.correct, matched=result.matched
     )
-    return item, result, feedback(question, shown, item.option_order)
+    named = case_feedback_allowed(session, item, actor=actor, today=today)
+    return item, result, feedback(question, shown, item.option_order, with_case=named)
+
+
+def case_feedback_allowed(session: Session, item: ReviewItem, *, actor: User, today: date) -> bool:
+    """Whether a review answer's feedback may name the case (title, diagnosis): only when
+    none of the learner's other questions on that case is still due today, since the title
+    names the diagnosis that the next due question may ask for (as in an attempt, see
+    ``attempts.case_feedback_allowed``)."""
+    others = session.scalars(
+        select(ReviewItem.id).where(
+            ReviewItem.user_id == actor.id,
+            ReviewItem.case_id == item.case_id,
+            ReviewItem.id != item.id,
+            ReviewItem.retired.is_(False),
+            ReviewItem.due_on <= today,
+        )
+    ).first()
+    return others is None
 
 
 def review_options(item: ReviewItem) -> list[QuestionOption]:

@@ -187,7 +187,7 @@ def test_a_readers_step_is_remembered_across_sessions_and_is_their_own(
     assert FINDINGS not in html and DIAGNOSIS not in html
 
 
-def test_an_open_exam_on_the_case_keeps_the_diagnosis_back(
+def test_an_open_exam_on_the_case_keeps_the_findings_and_diagnosis_back(
     client: FlaskClient,
     auth: AuthActions,
     session: Session,
@@ -204,11 +204,13 @@ def test_an_open_exam_on_the_case_keeps_the_diagnosis_back(
     client.post(
         f"/sets/{qs.case_set.slug}/quiz/start", data={"mode": "exam", "csrf_token": token}
     )
+    # The findings can name what a question asks for (review15): refused as well.
     _reveal(client, qs.case, 1)
     html = client.get(f"/unknowns/{qs.case.unknown_token}").get_data(as_text=True)
+    assert "finish it before revealing the findings" in html
+    assert qs.case.findings.strip()[:30] not in html
     _reveal(client, qs.case, 2)
     html = client.get(f"/unknowns/{qs.case.unknown_token}").get_data(as_text=True)
-    assert "finish it before revealing the diagnosis" in html
     assert "Right pneumothorax." not in html
 
 

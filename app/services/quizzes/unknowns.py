@@ -12,8 +12,8 @@ That page mode is gone (the link now leads here), and the reveal is the reader's
 the case of the day is read mostly by visitors, who cannot answer questions, and every
 shipped case has questions, so tying the reveal to answering would leave most unknowns
 locked for good. The part of the old rule that protects assessment is kept, in one place:
-while the reader has an unfinished exam attempt that asks about the case, the diagnosis step
-is refused (an open exam must not leak answers).
+while the reader has an unfinished exam attempt that asks about the case, every step past the
+history and images is refused (an open exam must not leak answers).
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def reveal(
     step already revealed changes nothing) and remember it. Returns the reader's step.
 
     Visitors: ``visitor_steps`` is updated in place (the caller keeps it in the session).
-    Refused: a step out of range or one that skips ahead (Invalid); the diagnosis while the
-    reader's unfinished exam asks about this case (Conflict).
+    Refused: a step out of range or one that skips ahead (Invalid); the findings or later while
+    the reader's unfinished exam asks about this case (Conflict).
     """
     now = current_step(session, case, actor=actor, visitor_steps=visitor_steps)
     if not HISTORY < step <= LAST_STEP:
@@ -154,9 +154,12 @@ def reveal(
         return now
     if step != now + 1:
         raise Invalid("Reveal the steps in order.")
-    if step >= DIAGNOSIS and actor is not None and _open_exam_asks_about(session, case, actor):
+    # From the findings on: the walk counts a findings sentence as an answer too (a question
+    # may ask for the sign the findings name), so an open exam keeps them back as well.
+    if step >= FINDINGS and actor is not None and _open_exam_asks_about(session, case, actor):
         raise Conflict(
-            "Your unfinished exam asks about this case: finish it before revealing the diagnosis."
+            "Your unfinished exam asks about this case: finish it before revealing the "
+            f"{'findings' if step == FINDINGS else 'diagnosis'}."
         )
     if actor is None:
         visitor_steps[str(case.id)] = step

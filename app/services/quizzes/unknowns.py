@@ -18,6 +18,7 @@ history and images is refused (an open exam must not leak answers).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -87,6 +88,14 @@ class UnknownView:
     @property
     def next_action(self) -> str:
         return STEP_ACTIONS.get(self.step + 1, "")
+
+
+def unknown_number(token: str) -> int:
+    """The number in an unknown's label, 1000-9999, drawn from its opaque token: the same on
+    every device, and not the case's id, which keys the case's public annotation API (its
+    teaching overlay names the lesion) and counts up in the order cases were added."""
+    digest = hashlib.sha256(f"unknown-label:{token}".encode()).digest()
+    return 1000 + int.from_bytes(digest[:4], "big") % 9000
 
 
 def get_unknown(session: Session, token: str, *, actor: User | None) -> Case:
@@ -190,7 +199,7 @@ def view(
     ]
     return UnknownView(
         case=case,
-        number=case.id,
+        number=unknown_number(case.unknown_token),
         step=step,
         sections=sections,
         key_images=list(case.key_images) if step >= DIAGNOSIS else [],

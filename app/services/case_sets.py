@@ -14,7 +14,7 @@ from app.markup import check_length
 from app.models import Case, CaseSet, CaseSetItem, CaseStatus, Role, User, Visibility
 from app.services import audit, identifier_gate
 from app.services.access import Permission, can, require
-from app.services.cases import unique_slug
+from app.services.cases import reaches_audience, unique_slug
 
 MAX_CASES_IN_SET = 200
 
@@ -48,15 +48,9 @@ def _validate(session: Session, content: SetContent, actor: User) -> tuple[str, 
 
 def _reaches_audience(case: Case, visibility: Visibility, institution_id: int | None) -> bool:
     """Whether everyone who may take a set of ``visibility`` may also open ``case``."""
-    if case.status is not CaseStatus.PUBLISHED:
-        return False
-    if visibility is Visibility.PUBLIC:
-        return case.visibility is Visibility.PUBLIC
-    if visibility is Visibility.INSTITUTION:
-        return case.visibility is Visibility.PUBLIC or (
-            case.visibility is Visibility.INSTITUTION and case.institution_id == institution_id
-        )
-    return True  # a private set is taken by its own authors only
+    return reaches_audience(
+        case.status, case.visibility, case.institution_id, visibility, institution_id
+    )
 
 
 _AUDIENCE = {

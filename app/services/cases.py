@@ -30,6 +30,7 @@ from app.models import (
     CaseOfTheDay,
     CaseRevision,
     CaseSet,
+    CaseSetItem,
     CaseStatus,
     CaseStudy,
     Instance,
@@ -545,6 +546,54 @@ def check_identifiers(session: Session, case: Case) -> list[phi_scan.Finding]:
     return identifier_gate.scan(session, fields)
 
 
+def reaches_audience(
+    status: CaseStatus,
+    visibility: Visibility,
+    institution_id: int | None,
+    audience: Visibility,
+    audience_institution_id: int | None,
+) -> bool:
+    """Whether everyone who may take a set shown to ``audience`` may also open a case that
+    has this status and visibility (the credit rule of issue 15, app/services/case_sets.py)."""
+    if status is not CaseStatus.PUBLISHED:
+        return False
+    if audience is Visibility.PUBLIC:
+        return visibility is Visibility.PUBLIC
+    if audience is Visibility.INSTITUTION:
+        return visibility is Visibility.PUBLIC or (
+            visibility is Visibility.INSTITUTION and institution_id == audience_institution_id
+        )
+    return True  # a private set is taken by its own authors only
+
+
+def _keep_credit_audience(
+    session: Session, case: Case, status: CaseStatus, visibility: Visibility
+) -> None:
+    """Refuse a change (unpublish, narrower visibility, deletion) that would hide the case
+    from some learners of a published credit-bearing set holding it: they would be asked
+    fewer questions, and two certificates for one activity would cover different content.
+    Checked before anything changes."""
+    held = session.scalars(
+        select(CaseSet)
+        .join(CaseSetItem, CaseSetItem.set_id == CaseSet.id)
+        .where(
+            CaseSetItem.case_id == case.id,
+            CaseSet.status == CaseStatus.PUBLISHED,
+            CaseSet.credit_hours.is_not(None),
+        )
+        .order_by(CaseSet.id)
+    )
+    for case_set in held:
+        if not reaches_audience(
+            status, visibility, case.institution_id, case_set.visibility, case_set.institution_id
+        ):
+            raise Invalid(
+                f"This case is in the published credit-bearing set '{case_set.slug}': every "
+                "learner of that set must keep seeing it. Take it out of the set (or unpublish "
+                "the set) first."
+            )
+
+
 def publish(
     session: Session,
     slug: str,
@@ -569,6 +618,7 @@ def publish(
             f"The text has {len(findings)} passage(s) that look like patient identifiers. "
             "Fix them, or confirm that none identifies a patient."
         )
+    _keep_credit_audience(session, case, CaseStatus.PUBLISHED, visibility)
     case.status = CaseStatus.PUBLISHED
     case.visibility = visibility
     case.published_at = case.published_at or utcnow()
@@ -593,6 +643,7 @@ def publish(
 
 def unpublish(session: Session, slug: str, *, actor: User, remote_addr: str = "") -> Case:
     case = get_case_for_edit(session, slug, actor=actor)
+    _keep_credit_audience(session, case, CaseStatus.DRAFT, case.visibility)
     _go_live_as_draft(case, session)
     case.status = CaseStatus.DRAFT
     case.revision += 1
@@ -618,6 +669,7 @@ def delete(
     case = get_case_for_edit(session, slug, actor=actor)
     if confirm_slug.strip() != case.slug:
         raise Invalid("Type the case's short name exactly to confirm the deletion.")
+    _keep_credit_audience(session, case, CaseStatus.DRAFT, case.visibility)
     audit.record(
         session,
         "case.deleted",

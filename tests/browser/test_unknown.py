@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Annotation, Case, CaseOfTheDay, Institution, Role, User
 from app.models.case import KeyImage
-from app.services.quizzes import attempts
+from app.services.quizzes import attempts, unknowns
 from tests.conftest import PASSWORD
 from tests.quizdata import build_quiz_set
 
@@ -70,7 +70,8 @@ def test_case_of_the_day_as_an_unknown_reveals_step_by_step(
     page.goto(f"{live_server}/")
     assert _words(page) == []
     page.get_by_role("link", name="Try it as an unknown").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Unknown {case.id}")
+    label = f"Unknown {unknowns.unknown_number(case.unknown_token)}"
+    expect(page.get_by_role("heading", level=1)).to_have_text(label)
     assert "perforated" not in page.url and case.slug not in page.url
     assert "duodenal" not in page.title().lower()
     expect(page.locator("main")).to_contain_text("sudden epigastric pain")

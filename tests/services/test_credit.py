@@ -26,7 +26,7 @@ from app.models import (
     User,
     Visibility,
 )
-from app.services import case_sets, credit
+from app.services import case_sets, cases, credit
 from app.services.quizzes import attempts
 from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import QuizSet, build_quiz_set
@@ -446,3 +446,30 @@ def test_a_set_file_is_imported_published_or_held_by_the_identifier_gate(
     assert named.status is CaseStatus.DRAFT and named.published_at is None
     with pytest.raises(Invalid, match="no-such-case"):
         library.import_set_file(session, folder / "missing.yaml", institution=hospital)
+
+
+def test_a_case_in_a_published_credit_set_keeps_the_sets_audience(
+    session: Session, qs: QuizSet, people: dict[str, User]
+) -> None:
+    """Review15: the set's publish check ran once; narrowing the case afterwards (publish it
+    to the hospital only, unpublish it, delete it) left learners elsewhere with fewer
+    questions for the same certificate. Each is refused while the set holds the case."""
+    educator, slug = people["educator"], qs.case.slug
+    learner = people["learner"]
+    before = len(attempts.set_questions(session, qs.case_set, None))
+    with pytest.raises(Invalid, match="credit-bearing set 'chest-emergencies'"):
+        cases.publish(
+            session, slug, visibility=Visibility.INSTITUTION, confirmed=True, actor=educator
+        )
+    with pytest.raises(Invalid, match="credit-bearing set"):
+        cases.unpublish(session, slug, actor=educator)
+    with pytest.raises(Invalid, match="credit-bearing set"):
+        cases.delete(session, slug, confirm_slug=slug, actor=educator)
+    session.rollback()
+    assert len(attempts.set_questions(session, qs.case_set, None)) == before == 4
+    # Re-publishing to the same (public) audience stays allowed; so does everything once
+    # the set no longer carries credit.
+    cases.publish(session, slug, visibility=Visibility.PUBLIC, confirmed=True, actor=educator)
+    qs.case_set.credit_hours = None
+    cases.unpublish(session, slug, actor=educator)
+    assert attempts.set_questions(session, qs.case_set, learner) == []

@@ -144,6 +144,22 @@ def question_needles(question: Question) -> list[Needle]:
     return [n for n in needles if n.text]
 
 
+def answer_needles(question: Question) -> list[Needle]:
+    """The question's own answers (accepted free text, correct options' text): what no page
+    may carry while the question is unanswered, whatever another question's stem, options
+    or feedback say (the case-level needles are in :func:`question_needles`)."""
+    needles = [Needle("accepted answer", normalise(a)) for a in question.accepted or []]
+    needles += [Needle("correct option", normalise(o.text)) for o in question.options if o.correct]
+    return [n for n in needles if n.text]
+
+
+def _siblings(question: Question, among: list[Question]) -> list[Question]:
+    """The other questions of the question's case in ``among``: the ones whose answers its
+    stem, options or feedback could give away (a word shared with another case's answer,
+    "aorta", answers nothing)."""
+    return [q for q in among if q.case_id == question.case_id and q.id != question.id]
+
+
 def question_shown(question: Question) -> str:
     """What the question's author chose to show: the stem, the options, the history."""
     options = " ".join(o.text for o in question.options)
@@ -216,11 +232,18 @@ def _check_page(
     shown: str,
     *,
     unanswered: bool = True,
+    others: tuple[list[Needle], str] = ([], ""),
 ) -> str:
+    """``needles`` may be exempt by what the page is meant to show (``shown``); the needles
+    in ``others`` (the answers of the page's other questions) only by ``others[1]``, the
+    case's history: a question's stem that names the answer of another question of the same
+    case gives that answer away as surely as the case title does."""
     response = client.get(url)
     assert response.status_code == 200, url
     html = response.get_data(as_text=True)
-    walk.check(url, page_text(_without_site_header(html)), needles, shown)
+    text = page_text(_without_site_header(html))
+    walk.check(url, text, needles, shown)
+    walk.check(url, text, others[0], others[1])
     if unanswered and ("(correct)" in html or "option-review" in html):
         walk.leaks.append(f"{url}: options marked right or wrong before the answer")
     for fetched, data in _fetched_json(client, html):
@@ -248,11 +271,19 @@ def _walk_attempt(
     asked = _attempt_order(session, attempt_id, questions)
     for position, question in enumerate(asked, 1):
         unanswered = asked[position - 1 :]
-        needles = [n for q in unanswered for n in question_needles(q)]
         if mode == "exam":  # nothing is shown before the end
-            needles = [n for q in asked for n in question_needles(q)]
+            unanswered = asked
+        needles = [n for q in unanswered for n in question_needles(q)]
+        others = [n for q in _siblings(question, unanswered) for n in answer_needles(q)]
         shown = question_shown(question)
-        _check_page(walk, client, f"{attempt_url}?q={position}", needles, shown)
+        _check_page(
+            walk,
+            client,
+            f"{attempt_url}?q={position}",
+            needles,
+            shown,
+            others=(others, plain(question.case.history)),
+        )
         api = f"/api/attempts/{attempt_id}"
         walk.check(
             f"{api}/next",
@@ -271,12 +302,31 @@ def _walk_attempt(
         }
         saved = client.post(f"{attempt_url}/answer", data=answer)
         assert saved.status_code == 303
+        if mode == "practice":
+            # The feedback on this answer must not answer a question still to come (an
+            # option's explanation naming the diagnosis that a later question asks for).
+            later = [n for q in _siblings(question, asked[position:]) for n in answer_needles(q)]
+            _check_page(
+                walk,
+                client,
+                saved.headers["Location"],
+                [],
+                "",
+                unanswered=False,
+                others=(later, plain(question.case.history)),
+            )
     if mode == "exam":
         # Saved exam answers still show nothing until the attempt is finished.
         for position, question in enumerate(asked, 1):
             needles = [n for q in asked for n in question_needles(q)]
+            others = [n for q in _siblings(question, asked) for n in answer_needles(q)]
             _check_page(
-                walk, client, f"{attempt_url}?q={position}", needles, question_shown(question)
+                walk,
+                client,
+                f"{attempt_url}?q={position}",
+                needles,
+                question_shown(question),
+                others=(others, plain(question.case.history)),
             )
     return [q.id for q in asked]
 
@@ -317,12 +367,15 @@ def _walk_review(walk: Walk, app: Flask, session: Session, case_set: CaseSet) ->
     _check_page(walk, client, "/quiz/progress", due, everything_shown)
     for item in items:
         question = item.question
+        queued = [i.question for i in items]
+        others = [n for q in _siblings(question, queued) for n in answer_needles(q)]
         _check_page(
             walk,
             client,
             f"/quiz/review/{question.id}",
             question_needles(question),
             question_shown(question),
+            others=(others, plain(question.case.history)),
         )
 
 
@@ -422,7 +475,7 @@ def test_no_quiz_or_unknown_page_gives_an_answer_away(
             f"{walk.pages} HTML pages and {walk.json} JSON answers walked, "
             f"{len(walk.leaks)} leak(s) found"
         )
-        for leak in walk.leaks[:40]:
+        for leak in walk.leaks[:80]:
             print(f"  leak: {leak}")
     assert walk.leaks == []
 

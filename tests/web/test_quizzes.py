@@ -13,7 +13,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Answer, Case, Certificate, Institution, Question, ReviewItem, Role, User
+from app.models import (
+    Answer,
+    Case,
+    CaseSet,
+    CaseSetItem,
+    Certificate,
+    Institution,
+    Question,
+    ReviewItem,
+    Role,
+    User,
+)
 from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import QuizSet, build_quiz_set
 
@@ -462,3 +473,109 @@ def test_accepted_answer_with_identifier_needs_confirmation(
     client.post(url, data={"csrf_token": token, "text": text, "confirm_identifiers": "1"})
     session.expire_all()
     assert text in (session.get(Question, qs.freetext.id).accepted or [])  # type: ignore[union-attr]
+
+
+def test_review_feedback_names_the_case_only_when_no_other_question_on_it_is_due(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+) -> None:
+    """Review round trip (review15): a learner who missed two questions on one case answers
+    the first in the review queue; its feedback must not name the case (its title names the
+    diagnosis the second, still due, asks for). Once the last due one is answered, it may."""
+    auth.login(people["learner"].email)
+    attempt_id = _api(
+        client, "POST", f"/api/sets/{qs.case_set.slug}/attempts", {"mode": "exam"}
+    ).get_json()["id"]
+    _api(client, "POST", f"/api/attempts/{attempt_id}/finish")  # all four missed: queued
+    items = session.scalars(
+        select(ReviewItem).where(ReviewItem.user_id == people["learner"].id)
+    ).all()
+    assert len(items) == 4
+    for item in items:
+        item.due_on = date.today()
+    session.commit()
+    token = csrf_token(client, f"/quiz/review/{qs.single.id}")
+    wrong = [str(o.id) for o in qs.single.options if not o.correct][:1]
+    first = client.post(
+        f"/quiz/review/{qs.single.id}", data={"csrf_token": token, "option": wrong}
+    ).get_data(as_text=True)
+    assert "Next review" in first  # feedback shown
+    assert 'class="case-reveal"' not in first and qs.case.slug not in first
+    wrong_multiple = [str(o.id) for o in qs.multiple.options if not o.correct][:1]
+    for question, data in (
+        (qs.multiple, {"option": wrong_multiple}),
+        (qs.freetext, {"text": "no idea"}),
+    ):
+        page = client.post(
+            f"/quiz/review/{question.id}", data={"csrf_token": token, **data}
+        ).get_data(as_text=True)
+        assert "Next review" in page and 'class="case-reveal"' not in page
+    last = client.post(
+        f"/quiz/review/{qs.hotspot.id}",
+        data={"csrf_token": token, "series_uid": qs.series_uid, "frame": "1", "x": "0", "y": "0"},
+    ).get_data(as_text=True)
+    assert 'class="case-reveal"' in last and qs.case.slug in last
+
+
+def test_an_open_exam_question_cannot_be_answered_in_review_or_another_sets_practice(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    qs: QuizSet,
+    people: dict[str, User],
+) -> None:
+    """Credit without learning (review15): a learner who failed a first exam attempt has
+    its questions in the review queue; during the second attempt the queue (or practice on
+    another set holding the same case) would mark the question and show its answer."""
+    auth.login(people["learner"].email)
+    slug = qs.case_set.slug
+    first = _api(client, "POST", f"/api/sets/{slug}/attempts", {"mode": "exam"}).get_json()
+    _api(client, "POST", f"/api/attempts/{first['id']}/finish")  # all missed: queued
+    for item in session.scalars(select(ReviewItem)):
+        item.due_on = date.today()
+    other = CaseSet(
+        slug="same-case-practice",
+        title="Same case, other set",
+        status=qs.case_set.status,
+        visibility=qs.case_set.visibility,
+        created_by_id=people["educator"].id,
+    )
+    other.items.append(CaseSetItem(case_id=qs.case.id, position=0))
+    session.add(other)
+    session.commit()
+    practice = _api(client, "POST", "/api/sets/same-case-practice/attempts", {"mode": "practice"})
+    second = _api(client, "POST", f"/api/sets/{slug}/attempts", {"mode": "exam"}).get_json()
+
+    assert client.get("/quiz/review").status_code == 200  # nothing offered: no redirect
+    token = csrf_token(client, "/")
+    right = [str(o.id) for o in qs.single.options if o.correct]
+    review = client.post(
+        f"/quiz/review/{qs.single.id}", data={"csrf_token": token, "option": right}
+    )
+    page = review.get_data(as_text=True)
+    assert review.status_code == 409 and "finish the exam" in page
+    assert "(correct)" not in page and "Next review" not in page
+    in_practice = _api(
+        client,
+        "POST",
+        f"/api/attempts/{practice.get_json()['id']}/answers",
+        {"question_id": qs.single.id, "option_ids": [int(i) for i in right]},
+    )
+    assert in_practice.status_code == 409 and "feedback" not in in_practice.get_json()
+
+    _api(client, "POST", f"/api/attempts/{second['id']}/finish")  # the exam over: open again
+    session.expire_all()
+    for item in session.scalars(select(ReviewItem)):
+        item.due_on = date.today()
+    session.commit()
+    assert client.get("/quiz/review").status_code == 302
+    again = _api(
+        client,
+        "POST",
+        f"/api/attempts/{practice.get_json()['id']}/answers",
+        {"question_id": qs.single.id, "option_ids": [int(i) for i in right]},
+    )
+    assert again.status_code == 200 and again.get_json()["feedback"]["correct"]

@@ -28,6 +28,7 @@ from app.models import (
     Visibility,
 )
 from app.models.case import KeyImage
+from app.services.quizzes import unknowns
 from tests.conftest import AuthActions, csrf_token
 from tests.quizdata import build_quiz_set
 
@@ -98,8 +99,11 @@ def test_unknown_page_is_neutral_and_reveals_one_step_per_click(
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     title = re.search(r"<title>(.*?)</title>", html, re.S)
-    assert title and f"Unknown {unknown_case.id}" in title.group(1)
-    assert f"<h1>Unknown {unknown_case.id}</h1>" in html
+    label = f"Unknown {unknowns.unknown_number(unknown_case.unknown_token)}"
+    assert title and label in title.group(1)
+    assert f"<h1>{label}</h1>" in html
+    # Not the case id, which keys /api/cases/<id>/annotations (the teaching overlay).
+    assert f"Unknown {unknown_case.id}<" not in html
     assert "pleuritic chest pain" in html  # the history comes first
     assert _gives_away(html) == [], "the unrevealed page names the diagnosis"
     assert unknown_case.slug not in html
@@ -187,7 +191,7 @@ def test_a_readers_step_is_remembered_across_sessions_and_is_their_own(
     assert FINDINGS not in html and DIAGNOSIS not in html
 
 
-def test_an_open_exam_on_the_case_keeps_the_diagnosis_back(
+def test_an_open_exam_on_the_case_keeps_the_findings_and_diagnosis_back(
     client: FlaskClient,
     auth: AuthActions,
     session: Session,
@@ -204,11 +208,13 @@ def test_an_open_exam_on_the_case_keeps_the_diagnosis_back(
     client.post(
         f"/sets/{qs.case_set.slug}/quiz/start", data={"mode": "exam", "csrf_token": token}
     )
+    # The findings can name what a question asks for (review15): refused as well.
     _reveal(client, qs.case, 1)
     html = client.get(f"/unknowns/{qs.case.unknown_token}").get_data(as_text=True)
+    assert "finish it before revealing the findings" in html
+    assert qs.case.findings.strip()[:30] not in html
     _reveal(client, qs.case, 2)
     html = client.get(f"/unknowns/{qs.case.unknown_token}").get_data(as_text=True)
-    assert "finish it before revealing the diagnosis" in html
     assert "Right pneumothorax." not in html
 
 

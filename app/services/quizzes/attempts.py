@@ -27,7 +27,7 @@ from app.services.access import Permission, can, require
 from app.services.quizzes.feedback import feedback, public_question
 from app.services.quizzes.marking import clean_response, mark
 from app.services.quizzes.ordering import attempt_order, draw_orders, ordered_options
-from app.services.quizzes.reviews import schedule_review
+from app.services.quizzes.reviews import ANSWER_IN_EXAM, open_exam_question_ids, schedule_review
 
 
 def get_set(session: Session, slug: str, *, actor: User | None) -> CaseSet:
@@ -272,9 +272,13 @@ def answer_question(
     result = mark(question, cleaned)
     now = now or utcnow()
     existing = answers_by_question(attempt).get(question_id)
+    if existing is not None and attempt.mode is AttemptMode.PRACTICE:
+        raise Conflict("You have already answered this question.")
+    if attempt.mode is AttemptMode.PRACTICE and question_id in open_exam_question_ids(
+        session, actor.id, besides=attempt.id
+    ):
+        raise Conflict(ANSWER_IN_EXAM)
     if existing is not None:
-        if attempt.mode is AttemptMode.PRACTICE:
-            raise Conflict("You have already answered this question.")
         existing.response = cleaned
         existing.correct = result.correct
         existing.matched = result.matched[:300]

@@ -10,7 +10,16 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Conflict, NotFound
-from app.models import Answer, Question, QuestionOption, ReviewItem, User
+from app.models import (
+    Answer,
+    Attempt,
+    AttemptMode,
+    AttemptStatus,
+    Question,
+    QuestionOption,
+    ReviewItem,
+    User,
+)
 from app.services.access import Permission, can
 from app.services.quizzes.feedback import feedback
 from app.services.quizzes.marking import Marked, clean_response, mark
@@ -55,6 +64,31 @@ def schedule_review(
     session.flush()
 
 
+def open_exam_question_ids(
+    session: Session, user_id: int, *, besides: int | None = None
+) -> set[int]:
+    """The questions of the learner's unfinished exam attempts (other than ``besides``).
+
+    While an exam asks a question, no other way of answering it may show its answer: the
+    review queue and practice attempts on other sets holding the same case refuse it, as
+    the unknown of the case refuses its diagnosis step (a learner who missed it on a first
+    exam attempt would otherwise read the answer in review during the second).
+    """
+    query = select(Attempt).where(
+        Attempt.user_id == user_id,
+        Attempt.mode == AttemptMode.EXAM,
+        Attempt.status == AttemptStatus.OPEN,
+    )
+    if besides is not None:
+        query = query.where(Attempt.id != besides)
+    return {q for attempt in session.scalars(query) for q in attempt.question_ids or []}
+
+
+ANSWER_IN_EXAM = (
+    "Your unfinished exam asks this question: finish the exam before answering it here."
+)
+
+
 def due_reviews(session: Session, *, actor: User, today: date) -> list[ReviewItem]:
     """The learner's review items due today or earlier, on cases they may still read."""
     items = session.scalars(
@@ -66,7 +100,10 @@ def due_reviews(session: Session, *, actor: User, today: date) -> list[ReviewIte
         )
         .order_by(ReviewItem.due_on, ReviewItem.id)
     ).all()
-    return [i for i in items if can(actor, Permission.VIEW, i.case)]
+    in_exam = open_exam_question_ids(session, actor.id)
+    return [
+        i for i in items if can(actor, Permission.VIEW, i.case) and i.question_id not in in_exam
+    ]
 
 
 def upcoming_reviews(session: Session, *, actor: User) -> list[ReviewItem]:
@@ -98,6 +135,8 @@ def answer_review(
     item = get_review_item(session, question_id, actor=actor)
     if item.retired or item.due_on > today:
         raise Conflict(f"This question is not due for review until {item.due_on.isoformat()}.")
+    if question_id in open_exam_question_ids(session, actor.id):
+        raise Conflict(ANSWER_IN_EXAM)
     question = item.question
     cleaned = clean_response(session, question, response)
     result = mark(question, cleaned)
@@ -118,7 +157,25 @@ def answer_review(
     shown = Answer(
         question_id=question.id, response=cleaned, correct=result.correct, matched=result.matched
     )
-    return item, result, feedback(question, shown, item.option_order)
+    named = case_feedback_allowed(session, item, actor=actor, today=today)
+    return item, result, feedback(question, shown, item.option_order, with_case=named)
+
+
+def case_feedback_allowed(session: Session, item: ReviewItem, *, actor: User, today: date) -> bool:
+    """Whether a review answer's feedback may name the case (title, diagnosis): only when
+    none of the learner's other questions on that case is still due today, since the title
+    names the diagnosis that the next due question may ask for (as in an attempt, see
+    ``attempts.case_feedback_allowed``)."""
+    others = session.scalars(
+        select(ReviewItem.id).where(
+            ReviewItem.user_id == actor.id,
+            ReviewItem.case_id == item.case_id,
+            ReviewItem.id != item.id,
+            ReviewItem.retired.is_(False),
+            ReviewItem.due_on <= today,
+        )
+    ).first()
+    return others is None
 
 
 def review_options(item: ReviewItem) -> list[QuestionOption]:

@@ -12,12 +12,13 @@ That page mode is gone (the link now leads here), and the reveal is the reader's
 the case of the day is read mostly by visitors, who cannot answer questions, and every
 shipped case has questions, so tying the reveal to answering would leave most unknowns
 locked for good. The part of the old rule that protects assessment is kept, in one place:
-while the reader has an unfinished exam attempt that asks about the case, the diagnosis step
-is refused (an open exam must not leak answers).
+while the reader has an unfinished exam attempt that asks about the case, every step past the
+history and images is refused (an open exam must not leak answers).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -89,6 +90,14 @@ class UnknownView:
         return STEP_ACTIONS.get(self.step + 1, "")
 
 
+def unknown_number(token: str) -> int:
+    """The number in an unknown's label, 1000-9999, drawn from its opaque token: the same on
+    every device, and not the case's id, which keys the case's public annotation API (its
+    teaching overlay names the lesion) and counts up in the order cases were added."""
+    digest = hashlib.sha256(f"unknown-label:{token}".encode()).digest()
+    return 1000 + int.from_bytes(digest[:4], "big") % 9000
+
+
 def get_unknown(session: Session, token: str, *, actor: User | None) -> Case:
     """The case whose unknown token is ``token``, if the actor may read it, else NotFound."""
     case = session.scalars(select(Case).where(Case.unknown_token == token[:32])).first()
@@ -144,8 +153,8 @@ def reveal(
     step already revealed changes nothing) and remember it. Returns the reader's step.
 
     Visitors: ``visitor_steps`` is updated in place (the caller keeps it in the session).
-    Refused: a step out of range or one that skips ahead (Invalid); the diagnosis while the
-    reader's unfinished exam asks about this case (Conflict).
+    Refused: a step out of range or one that skips ahead (Invalid); the findings or later while
+    the reader's unfinished exam asks about this case (Conflict).
     """
     now = current_step(session, case, actor=actor, visitor_steps=visitor_steps)
     if not HISTORY < step <= LAST_STEP:
@@ -154,9 +163,12 @@ def reveal(
         return now
     if step != now + 1:
         raise Invalid("Reveal the steps in order.")
-    if step >= DIAGNOSIS and actor is not None and _open_exam_asks_about(session, case, actor):
+    # From the findings on: the walk counts a findings sentence as an answer too (a question
+    # may ask for the sign the findings name), so an open exam keeps them back as well.
+    if step >= FINDINGS and actor is not None and _open_exam_asks_about(session, case, actor):
         raise Conflict(
-            "Your unfinished exam asks about this case: finish it before revealing the diagnosis."
+            "Your unfinished exam asks about this case: finish it before revealing the "
+            f"{'findings' if step == FINDINGS else 'diagnosis'}."
         )
     if actor is None:
         visitor_steps[str(case.id)] = step
@@ -187,7 +199,7 @@ def view(
     ]
     return UnknownView(
         case=case,
-        number=case.id,
+        number=unknown_number(case.unknown_token),
         step=step,
         sections=sections,
         key_images=list(case.key_images) if step >= DIAGNOSIS else [],

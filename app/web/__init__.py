@@ -16,6 +16,7 @@ from app.web import (
     credit,
     discussion,
     errors,
+    guard,
     health,
     images,
     intake,
@@ -40,6 +41,7 @@ class _DatabaseIdConverter(IntegerConverter):
 def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = _DatabaseIdConverter
     app.request_class = requests.BoundedRequest
+    app.before_request(guard.apply_body_limit)  # before CSRF reads the form
     security.init_app(app)
     auth.init_app(app)
     app.jinja_env.filters["markdown"] = render_markdown

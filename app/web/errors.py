@@ -70,7 +70,7 @@ def _drop_oversized_input(
 
 def _render(status: int, message: str) -> ResponseReturnValue:
     message = excerpt(message)
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return {"error": message, "status": status}, status
     return render_template("errors/error.html", status=status, message=message), status
 

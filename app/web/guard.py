@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Generic, ParamSpec, TypeVar
 
-from flask import flash, request
+from flask import current_app, flash, request
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -15,7 +15,7 @@ from app.db import get_session
 from app.errors import IdentifiersFound, TeachfileError
 from app.models import User
 from app.services import identifier_gate
-from app.services.access import Permission, require
+from app.services.access import Permission, can, require
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,6 +66,31 @@ def permission_required(permission: Permission) -> Callable[[Callable[P, R]], Ca
         return wrapped
 
     return decorator
+
+
+def body_limit(limit: int, permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Let one view take bodies up to ``limit`` bytes from actors holding ``permission``
+    (``MAX_CONTENT_LENGTH`` for everyone else, so a visitor cannot make the server spool
+    half a gigabyte). Put it right under the route decorator.
+
+    The limit must be set before anything reads the body, and CSRF protection reads the
+    form before the view runs: a limit set inside the view came too late, so an upload
+    over the app-wide limit was refused by the form parser with an HTML 413 (issue 17).
+    """
+
+    def mark(view: Callable[P, R]) -> Callable[P, R]:
+        view.body_limit = (limit, permission)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def apply_body_limit() -> None:
+    """``before_request``, registered ahead of CSRF: the matched view's ``body_limit``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit: tuple[int, Permission] | None = getattr(view, "body_limit", None)
+    if limit is not None and can(current_actor(), limit[1]):
+        request.max_content_length = limit[0]
 
 
 @dataclass(frozen=True)

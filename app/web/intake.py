@@ -19,7 +19,7 @@ from app.db import get_session
 from app.errors import Invalid, TeachfileError, TooLarge
 from app.services import inbox, intake, uploads
 from app.services.access import Permission
-from app.web.guard import page_arg, permission_required, remote_addr, signed_in_actor
+from app.web.guard import body_limit, page_arg, permission_required, remote_addr, signed_in_actor
 
 bp = Blueprint("intake", __name__, url_prefix="/intake")
 
@@ -41,13 +41,13 @@ def index() -> ResponseReturnValue:
 
 
 @bp.route("/upload", methods=["GET", "POST"])
+@body_limit(MAX_UPLOAD_BYTES, Permission.RECEIVE_STUDIES)
 @permission_required(Permission.RECEIVE_STUDIES)
 def upload() -> ResponseReturnValue:
     """Store what can be stored; the status says whether anything was (see the README's API)."""
     wants_json = request.accept_mimetypes.best == "application/json"
     if request.method == "GET":
         return render_template("intake/upload.html")
-    request.max_content_length = MAX_UPLOAD_BYTES
     try:
         files = [f for f in request.files.getlist("files") if f.filename]
     except RequestEntityTooLarge:

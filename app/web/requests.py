@@ -58,3 +58,4 @@ class BoundedRequest(Request):
         if _depth_exceeds(value, MAX_JSON_DEPTH):
             raise Invalid(TOO_DEEP)
         return value
+

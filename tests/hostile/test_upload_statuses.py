@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import stat
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -123,9 +125,53 @@ def test_a_mixed_upload_is_a_200_that_counts_stored_and_refused_first(
     site.assert_web_alive()
 
 
-def test_an_upload_over_the_body_cap_is_a_413(site: Site, http: HttpSession) -> None:
+def test_an_upload_over_the_app_wide_body_cap_is_read_for_an_educator(
+    site: Site, http: HttpSession
+) -> None:
+    """A real study is often more than the app-wide 64 MiB: the upload route takes up to
+    512 MiB from those who may upload, before CSRF parses the form (it answered 413)."""
     before = site.objects()
-    status, _kind, _body = _post(http, [("DOE_JANE.dcm", bytes(65 * 1024 * 1024))])
-    assert status == 413
+    status, kind, body = _post(http, [("DOE_JANE.dcm", bytes(65 * 1024 * 1024))])
+    assert status == 415, body[:300]
+    assert kind.startswith("application/json") and "DOE" not in body
     assert site.objects() == before
+    site.assert_web_alive()
+
+
+def _cookie_header(http: HttpSession) -> str:
+    for handler in http.opener.handlers:
+        if isinstance(handler, urllib.request.HTTPCookieProcessor):
+            return "; ".join(f"{c.name}={c.value}" for c in handler.cookiejar)
+    return ""
+
+
+def test_an_upload_over_the_route_cap_is_a_413_without_reading_it(
+    site: Site, http: HttpSession
+) -> None:
+    """A body declared larger than 512 MiB is refused from its headers, as JSON when asked."""
+    host, port = urllib.parse.urlsplit(http.base).netloc.split(":")
+    head = (
+        f"POST /intake/upload HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Cookie: {_cookie_header(http)}\r\nAccept: application/json\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {600 * 1024 * 1024}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(head.encode() + b"--" + BOUNDARY.encode() + b"\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert b" 413 " in status_line, status_line
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["status"] == 413
+    site.assert_web_alive()
+
+
+def test_a_visitor_keeps_the_app_wide_body_cap_on_the_upload_route(site: Site) -> None:
+    """The larger cap is for those who may upload: a visitor cannot make the server spool
+    half a gigabyte."""
+    visitor = HttpSession(site.base)
+    visitor.csrf = "none"
+    status, _kind, _body = _post(visitor, [("x.dcm", bytes(65 * 1024 * 1024))])
+    assert status == 413
     site.assert_web_alive()

@@ -147,9 +147,6 @@ BURNED_IN_MODALITIES: Final = frozenset(
 #: SOP Class UID prefixes of objects that are images of screens or cameras:
 #: secondary capture (PS3.4 B.5, ...7) and visible light (...77).
 _BURNED_IN_CLASS_PREFIXES: Final = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.77.")
-#: Encapsulated documents (PDF, CDA, STL, OBJ, MTL): their content cannot be cleaned.
-_ENCAPSULATED_DOCUMENT_PREFIX: Final = "1.2.840.10008.5.1.4.1.1.104."
-_DICOMDIR_CLASS: Final = "1.2.840.10008.1.3.10"
 
 #: (creator, group, element offset) of private attributes known to be safe,
 #: kept only with ``keep_safe_private`` and only for numeric VRs (PS3.15 E.3.10).
@@ -973,16 +970,12 @@ def deidentify(ds: Dataset, ctx: DeidContext) -> DeidResult:
     :class:`BurnedInTextSuspected` when the pixels may carry text: its ``result``
     holds the header-clean object. No message quotes a value from the object.
     """
-    check_conformance(ds)  # before anything is read or written (issue 14, item 4)
+    # before anything is read or written (issue 14, item 4); it also refuses DICOMDIRs,
+    # encapsulated documents and objects without a SOP Class UID
+    check_conformance(ds)
     sop_class = _str_of(ds, 0x00080016)
-    if sop_class == _DICOMDIR_CLASS or ds.get_item(0x00041220) is not None:
-        raise DicomRejected("a DICOMDIR is a media index, not an object to store",
-                            _STATUS_NOT_SOP_CLASS)
-    if sop_class.startswith(_ENCAPSULATED_DOCUMENT_PREFIX):
-        raise DicomRejected("encapsulated documents cannot be de-identified",
-                            _STATUS_NOT_SOP_CLASS)
-    for tag, name in ((0x00080016, "SOP Class UID"), (0x00080018, "SOP Instance UID"),
-                      (0x0020000D, "Study Instance UID"), (0x0020000E, "Series Instance UID")):
+    for tag, name in ((0x00080018, "SOP Instance UID"), (0x0020000D, "Study Instance UID"),
+                      (0x0020000E, "Series Instance UID")):
         if not _uid_of(ds, tag):
             raise DicomRejected(f"the object has no {name}", _STATUS_NOT_SOP_CLASS)
     syntax = _transfer_syntax(ds)

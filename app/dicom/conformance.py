@@ -31,6 +31,7 @@ from app.errors import DicomRejected
 
 __all__ = [
     "KEPT_SOP_CLASSES",
+    "OBSERVER_TEXT_CODES",
     "STATUS_FREE_TEXT_SR",
     "STATUS_INVALID_PIXELS",
     "STATUS_INVALID_UID",
@@ -166,10 +167,11 @@ _NATIVE_SYNTAXES: Final = frozenset(
 #: so the one-fragment-per-frame bound does not apply.
 _VIDEO_SYNTAX_PREFIX: Final = "1.2.840.10008.1.2.4.10"
 
-#: SR content items whose TEXT values the de-identifier replaces with a dummy
-#: (observer context, TID 1002 and TID 1004: organisation, device and role names):
-#: they carry no report narrative into the library, so they do not make an SR free text.
-_DUMMIED_TEXT_CONCEPTS: Final = frozenset(
+#: SR concept names (DCM) whose TEXT value names an observer's organisation, a device or
+#: a role (TID 1002, TID 1004): the de-identifier replaces it with a dummy, so it carries
+#: no report narrative into the library and does not make an SR free text. One list for
+#: both, so the two cannot drift apart.
+OBSERVER_TEXT_CODES: Final = frozenset(
     {"121009", "121013", "121014", "121015", "121016", "121017", "121010"}
 )
 _FREE_TEXT_VRS: Final = frozenset({"UT", "LT", "ST"})
@@ -492,7 +494,7 @@ def _check_sr(ds: Dataset) -> None:
         dummied = False
         if is_content:
             code, scheme = _concept_code(item)
-            dummied = scheme == "DCM" and code in _DUMMIED_TEXT_CONCEPTS
+            dummied = scheme == "DCM" and code in OBSERVER_TEXT_CODES
         for elem in list(item.elements()):
             tag = int(elem.tag)
             if tag >> 16 & 1:

@@ -60,7 +60,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from app.dicom.conformance import check_conformance
+from app.dicom.conformance import OBSERVER_TEXT_CODES, check_conformance
 from app.dicom.profile import (
     ACTIONS,
     ALLOWED,
@@ -126,11 +126,6 @@ CID_7050: Final = {
 }
 _CLAIMED = ("113100", "113103", "113104", "113105", "113107", "113108")
 
-#: SR concept names (DCM) whose TEXT value names a person's organisation or a
-#: device (TID 1002, TID 1004): replaced by a dummy rather than cleaned.
-OBSERVER_TEXT_CODES: Final = frozenset(
-    {"121009", "121013", "121014", "121015", "121016", "121017", "121010"}
-)
 
 #: SR concepts (DCM, TID 1007 Subject Context, Patient) that are the patient's birth date
 #: and age in a content tree: the first goes like Patient's Birth Date, the second is

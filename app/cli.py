@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import secrets
@@ -17,11 +16,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from app import PROJECT_ROOT, casefmt, create_app
+from app import PROJECT_ROOT, casefmt, create_app, textscan
 from app.db import get_db, upgrade_database
 from app.errors import TeachfileError
-from app.models import Case, CaseStatus, Role
+from app.models import Case, CaseStatus, Institution, Role
 from app.services import accounts, library, search, sources
 from app.services.intake import IntakeConfig, make_config
 
@@ -98,6 +98,13 @@ def prepare(app: Flask) -> tuple[str, str] | None:
     return credentials
 
 
+def _import_institution(session: Session, institution_name: str | None) -> Institution:
+    """The institution imported cases and sets belong to: the sample library's, or a named one."""
+    if institution_name is None:
+        return library.sample_institution(session)
+    return accounts.get_institution_by_name(session, institution_name)
+
+
 def _import_folders(app: Flask, root: Path, institution_name: str | None) -> int:
     """Import every case folder under ``root``, each in its own transaction; a bad folder
     is reported on stderr and the others still load."""
@@ -105,11 +112,7 @@ def _import_folders(app: Flask, root: Path, institution_name: str | None) -> int
     for folder in casefmt.iter_case_folders(root):
         try:
             with get_db(app).sessionmaker.begin() as session:
-                institution = (
-                    library.sample_institution(session)
-                    if institution_name is None
-                    else accounts.get_institution_by_name(session, institution_name)
-                )
+                institution = _import_institution(session, institution_name)
                 case = library.import_case_folder(
                     session, folder, institution=institution, config=intake_config(app)
                 )
@@ -132,11 +135,7 @@ def _import_sets(app: Flask, root: Path, institution_name: str | None) -> int:
     for path in paths:
         try:
             with get_db(app).sessionmaker.begin() as session:
-                institution = (
-                    library.sample_institution(session)
-                    if institution_name is None
-                    else accounts.get_institution_by_name(session, institution_name)
-                )
+                institution = _import_institution(session, institution_name)
                 library.import_set_file(session, path, institution=institution)
             loaded += 1
         except TeachfileError as err:
@@ -361,15 +360,6 @@ def sources_remove(ae_title: str) -> None:
     click.echo(f"Removed {ae_title.strip()}.")
 
 
-@functools.lru_cache(maxsize=8192)
-def descriptor_identifiers(text: str) -> tuple[tuple[int, int], ...]:
-    """The identifier scan's passages, for Clean Descriptors (module level: it is pickled;
-    kept per text, as a series repeats its descriptors in every object)."""
-    from app import textscan
-
-    return tuple((hit.start, hit.end) for hit in textscan.find(text))
-
-
 @cli.command("deid")
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -398,7 +388,7 @@ def deid_command(in_dir: Path, out_dir: Path, quarantine_dir: Path | None) -> No
             source="cli",
             quarantine_dir=quarantine_dir,
             progress=progress,
-            find_identifiers=descriptor_identifiers,
+            find_identifiers=textscan.spans,
         )
     click.echo(summary.line())
     if summary.report:

@@ -383,6 +383,14 @@ def _as_read(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
+@functools.lru_cache(maxsize=8192)
+def spans(text: str, institutions: tuple[str, ...] = ()) -> tuple[tuple[int, int], ...]:
+    """:func:`find`'s passages as ``(start, end)``, kept per text: Clean Descriptors asks
+    for every object, and a series repeats its descriptors in every one (module level,
+    so a batch worker can receive it pickled)."""
+    return tuple((hit.start, hit.end) for hit in find(text, institutions))
+
+
 def find(text: str, institutions: Iterable[str] = ()) -> list[Hit]:
     """Every passage of ``text`` that looks like an identifier, overlapping passages merged.
 

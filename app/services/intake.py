@@ -140,7 +140,7 @@ def prepare(
         secret=config.secret,
         source=source_key(institution),
         date_offset_days=offset_for,
-        find_identifiers=functools.partial(_descriptor_identifiers, hospital=institution.name),
+        find_identifiers=functools.partial(textscan.spans, institutions=(institution.name,)),
     )
     original_study_uid = uid_text(ds, 0x0020000D)  # deidentify() rewrites ds
     try:
@@ -256,13 +256,6 @@ def store_prepared(
     )
     session.flush()
     return IngestOutcome("stored", meta.sop_instance_uid, meta.study_instance_uid)
-
-
-@functools.lru_cache(maxsize=8192)
-def _descriptor_identifiers(text: str, *, hospital: str) -> tuple[tuple[int, int], ...]:
-    """The gate's scan for Clean Descriptors, with the sending hospital's own name as a
-    registered one; kept per text, as a series repeats its descriptors in every object."""
-    return tuple((hit.start, hit.end) for hit in textscan.find(text, (hospital,)))
 
 
 def ingest(

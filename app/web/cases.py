@@ -326,7 +326,6 @@ def publish(slug: str) -> ResponseReturnValue:
     session = get_session()
     case = cases.get_case_for_edit(session, slug, actor=signed_in_actor())
     form = PublishForm()
-    findings = cases.check_identifiers(session, case)
     done = submit(
         form,
         lambda: cases.publish(
@@ -342,6 +341,8 @@ def publish(slug: str) -> ResponseReturnValue:
     if done.result is not None:
         # a first publish may give the case a new slug (cases.publish)
         return redirect(url_for("cases.detail", slug=done.result.slug))
+    # after submit: a refused publish was rolled back, so these are the findings it saw
+    findings = cases.check_identifiers(session, case)
     return render_template(
         "cases/publish.html", case=case, form=form, findings=findings
     ), done.status

@@ -329,8 +329,7 @@ def save_draft(
     # save in one process and a winning save in another could pick the same revision
     # number (a unique-key 500 on PostgreSQL in tests/test_multiprocess.py). SQLite has
     # one writer at a time already and ignores FOR UPDATE.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
-    session.refresh(case, attribute_names=["revision"])
+    session.refresh(case, attribute_names=["revision"], with_for_update=True)
     number = _next_revision_number(session, case)
     # Compare-and-set in one statement, so two processes saving the same revision at
     # once cannot both win: PostgreSQL re-checks the row after the first commit, SQLite

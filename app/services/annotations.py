@@ -215,17 +215,15 @@ def create_annotation(
     note.instance = instance
     session.add(note)
     session.flush()
-    audit.record(
+    identifier_gate.record(
         session,
         "annotation.created",
+        findings,
         actor=actor,
         target_type="annotation",
         target_id=note.id,
-        detail={
-            "case_id": case.id,
-            "teaching": teaching,
-            **identifier_gate.counts(findings, confirmed=data.get("confirm_identifiers") is True),
-        },
+        confirmed=data.get("confirm_identifiers") is True,
+        detail={"case_id": case.id, "teaching": teaching},
     )
     return note
 

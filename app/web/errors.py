@@ -68,11 +68,14 @@ def _drop_oversized_input(
                 field.raw_data = []
 
 
-def _render(status: int, message: str) -> ResponseReturnValue:
+def _render(
+    status: int, message: str, findings: list[dict[str, str]] | None = None
+) -> ResponseReturnValue:
     message = excerpt(message)
+    extra = {"findings": findings} if findings is not None else {}
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-        return {"error": message, "status": status}, status
-    return render_template("errors/error.html", status=status, message=message), status
+        return {"error": message, "status": status, **extra}, status
+    return render_template("errors/error.html", status=status, message=message, **extra), status
 
 
 def _domain_error(err: TeachfileError) -> ResponseReturnValue:
@@ -82,11 +85,7 @@ def _domain_error(err: TeachfileError) -> ResponseReturnValue:
 def _identifiers_found(err: IdentifiersFound) -> ResponseReturnValue:
     """422 with the findings (the author's own excerpts), after auditing the refusal."""
     refused(err)
-    if request.path.startswith("/api/"):
-        return {"error": err.message, "status": err.status, "findings": err.findings}, err.status
-    return render_template(
-        "errors/error.html", status=err.status, message=err.message, findings=err.findings
-    ), err.status
+    return _render(err.status, err.message, err.findings)
 
 
 def _csrf_error(_err: CSRFError) -> ResponseReturnValue:

@@ -27,9 +27,6 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.models import (
-    Attempt,
-    AttemptMode,
-    AttemptStatus,
     Case,
     KeyImage,
     Question,
@@ -37,6 +34,7 @@ from app.models import (
     User,
 )
 from app.services.access import Permission, require
+from app.services.quizzes.reviews import open_exam_question_ids
 
 HISTORY, FINDINGS, DIAGNOSIS, DISCUSSION = 0, 1, 2, 3
 LAST_STEP = DISCUSSION
@@ -129,16 +127,7 @@ def current_step(
 
 def _open_exam_asks_about(session: Session, case: Case, actor: User) -> bool:
     question_ids = set(session.scalars(select(Question.id).where(Question.case_id == case.id)))
-    if not question_ids:
-        return False
-    open_exams = session.scalars(
-        select(Attempt).where(
-            Attempt.user_id == actor.id,
-            Attempt.mode == AttemptMode.EXAM,
-            Attempt.status == AttemptStatus.OPEN,
-        )
-    )
-    return any(question_ids & set(a.question_ids or []) for a in open_exams)
+    return bool(question_ids and question_ids & open_exam_question_ids(session, actor.id))
 
 
 def reveal(

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import charts
+from app.domain import CHOICE_KINDS, QuestionKind
 from app.models import Answer, Attempt, AttemptStatus, Question, User
 from app.services.access import Permission, require
 from app.services.quizzes.attempts import get_set, set_questions
@@ -173,7 +174,7 @@ def _item(
         discrimination=point_biserial(item_scores, rest),
     )
     unanswered = len(asked) - len(given)
-    if question.kind in ("single", "multiple"):
+    if question.kind in CHOICE_KINDS:
         chosen: Counter[int] = Counter()
         for answer in given:
             chosen.update(answer.response.get("option_ids", []))
@@ -188,7 +189,7 @@ def _item(
         title=f"Answers to question {question.id} in {len(asked)} finished attempts",
         total=len(asked) or None,
     )
-    if question.kind == "hotspot":
+    if question.kind == QuestionKind.HOTSPOT:
         stats.heat_map = _heat_map(session, question, given)
     return stats
 
